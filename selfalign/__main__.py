@@ -1,0 +1,3 @@
+from selfalign.cli import main
+
+main()

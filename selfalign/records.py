@@ -1,0 +1,184 @@
+"""Record types for every hand-off between stages.
+
+Each stage reads one record type and writes the next. Every record has a stable
+``id`` derived from its content and the parameters that made it, and the id of
+its parent, so a final example can be traced back to its seed. Records are
+plain dataclasses serialised as one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+
+def stable_id(kind: str, *parts: object) -> str:
+    """A short id derived from the content and the parameters that produced a record.
+
+    The same inputs give the same id on every machine and every run, which is
+    what lets a resumed stage skip work it already wrote.
+    """
+    payload = json.dumps([kind, *parts], sort_keys=True, ensure_ascii=False, default=str)
+    return f"{kind}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
+
+
+@dataclass
+class Record:
+    """Base of every record: an id, the parent's id, and JSON (de)serialisation."""
+
+    kind: ClassVar[str] = "record"
+
+    id: str
+    parent_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build a record from a dict, ignoring keys this version does not know.
+
+        Raises ``ValueError`` naming the missing fields when required ones are absent.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
+        missing = sorted(required - data.keys())
+        if missing:
+            raise ValueError(f"{cls.__name__} record is missing fields: {', '.join(missing)}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Seed(Record):
+    """A real function with a docstring, harvested from source code (stage ``seeds``)."""
+
+    kind: ClassVar[str] = "seed"
+
+    code: str = ""
+    name: str = ""
+    path: str = ""
+    line: int = 0
+    docstring: str = ""
+    imports: list[str] = field(default_factory=list)
+    source: str = ""
+    language: str = "python"
+
+
+@dataclass
+class Concepts(Record):
+    """The programming concepts a seed uses, as listed by the model (stage ``concepts``, S→C)."""
+
+    kind: ClassVar[str] = "concepts"
+
+    seed_id: str = ""
+    seed_code: str = ""
+    concepts: list[str] = field(default_factory=list)
+    language: str = "python"
+    raw_output: str = ""
+
+
+@dataclass
+class Task(Record):
+    """A new coding task written from a seed's concepts (stage ``tasks``, C→I)."""
+
+    kind: ClassVar[str] = "task"
+
+    seed_id: str = ""
+    concepts: list[str] = field(default_factory=list)
+    category: str = "function"
+    difficulty: str = "medium"
+    language: str = "python"
+    instruction: str = ""
+    raw_output: str = ""
+
+
+@dataclass
+class Attempt(Record):
+    """One sampled answer to a task: response, solution code and tests (stage ``attempts``, I→R).
+
+    ``parse_error`` is set (and the attempt still kept) when the model's output
+    could not be split cleanly into solution and tests.
+    """
+
+    kind: ClassVar[str] = "attempt"
+
+    task_id: str = ""
+    seed_id: str = ""
+    sample_index: int = 0
+    instruction: str = ""
+    response: str = ""
+    solution: str = ""
+    tests: str = ""
+    parse_error: str | None = None
+    finish_reason: str = ""
+    raw_output: str = ""
+
+
+@dataclass
+class Verdict(Record):
+    """The sandbox's verdict on one attempt's program (stage ``verdicts``)."""
+
+    kind: ClassVar[str] = "verdict"
+
+    attempt_id: str = ""
+    task_id: str = ""
+    program_hash: str = ""
+    status: str = ""
+    duration_s: float = 0.0
+    exit_code: int | None = None
+    exception: str | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    executable: bool = False
+    parse_error: str | None = None
+
+
+@dataclass
+class Example(Record):
+    """One instruction-tuning example: a task with one passing answer (stage ``dataset``)."""
+
+    kind: ClassVar[str] = "example"
+
+    messages: list[dict[str, str]] = field(default_factory=list)
+    seed_id: str = ""
+    task_id: str = ""
+    attempt_id: str = ""
+    concepts: list[str] = field(default_factory=list)
+    category: str = ""
+    difficulty: str = ""
+    language: str = "python"
+    tests: str = ""
+    pass_count: int = 0
+    attempt_count: int = 0
+
+
+@dataclass
+class PreferencePair(Record):
+    """A (prompt, chosen, rejected) pair from one task's passing and failing answers."""
+
+    kind: ClassVar[str] = "pair"
+
+    prompt: str = ""
+    chosen: str = ""
+    rejected: str = ""
+    task_id: str = ""
+    chosen_attempt_id: str = ""
+    rejected_attempt_id: str = ""
+    chosen_status: str = ""
+    rejected_status: str = ""
+    preference_source: str = "execution"
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    cls.kind: cls for cls in (Seed, Concepts, Task, Attempt, Verdict, Example, PreferencePair)
+}
