@@ -1,0 +1,136 @@
+"""tree-sitter extraction and the cheap filters, on small real sources."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+import pytest
+
+from selfalign.seeds import extract
+from selfalign.seeds.config import SeedsConfig
+from selfalign.seeds.filters import file_reason, function_reason, has_todo_words, is_placeholder
+
+MODULE = textwrap.dedent(
+    '''
+    import os.path
+    import re as regex
+    from collections import OrderedDict, defaultdict as dd
+    from .sibling import helper
+
+    def tokens(text: str, pattern: str = r"\\w+") -> list[str]:
+        """Split text into tokens with a regular expression pattern."""
+        table = dd(int)
+        return regex.findall(pattern, text) + [helper(t) for t in table]
+
+    def no_doc(x):
+        return x
+
+    class Box:
+        def size(self, scale):
+            """Return the size of the box times the scale factor."""
+            return os.path.getsize("box") * scale
+
+        @staticmethod
+        def make(width):
+            """Build a box of the given width for later use."""
+            if width:
+                yield Box()
+
+        def nothing(self):
+            """Has no parameter other than self, so it has none."""
+            def inner():
+                return 1
+            inner()
+    '''
+).encode()
+
+
+def _functions(include_methods: bool) -> dict[str, extract.Function]:
+    tree = extract.parse(MODULE)
+    found = extract.extract_functions(tree, MODULE, include_methods, package="pkg.sub")
+    return {f.qualname: f for f in found}
+
+
+def test_top_level_functions_with_docstring_and_needed_imports() -> None:
+    found = _functions(include_methods=False)
+    assert sorted(found) == ["no_doc", "tokens"]
+    fn = found["tokens"]
+    assert fn.docstring == "Split text into tokens with a regular expression pattern."
+    assert fn.parameters == 2 and fn.returns_value and fn.line == 7
+    assert fn.code.startswith("def tokens(") and fn.code.endswith("for t in table]")
+    assert fn.imports == [
+        "from collections import defaultdict as dd",
+        "from pkg.sub.sibling import helper",
+        "import re as regex",
+    ]
+    assert found["no_doc"].docstring is None
+
+
+def test_methods_are_dedented_and_self_is_not_a_parameter() -> None:
+    found = _functions(include_methods=True)
+    size = found["Box.size"]
+    assert size.code.startswith("def size(self, scale):\n    ")
+    assert size.parameters == 1 and size.imports == ["import os.path"]
+    assert size.import_modules == ["os.path"]
+    assert found["Box.make"].parameters == 1 and found["Box.make"].returns_value
+    assert found["Box.make"].code.startswith("@staticmethod\ndef make")
+    nothing = found["Box.nothing"]
+    assert nothing.parameters == 0 and not nothing.returns_value  # inner's return is not its own
+
+
+def _reason(fn: extract.Function, **overrides: object) -> str | None:
+    cfg = SeedsConfig()
+    kwargs = dict(
+        min_lines=cfg.min_lines,
+        max_lines=cfg.max_lines,
+        min_docstring_words=cfg.min_docstring_words,
+        deny_imports=cfg.deny_imports,
+    )
+    kwargs.update(overrides)
+    result = function_reason(fn, **kwargs)  # type: ignore[arg-type]
+    return result[0] if result else None
+
+
+def test_function_filters_give_their_reasons() -> None:
+    found = _functions(include_methods=True)
+    assert _reason(found["tokens"]) is None
+    assert _reason(found["no_doc"]) == "no_docstring"
+    assert _reason(found["Box.nothing"]) == "no_parameters"
+    assert _reason(found["Box.size"]) == "denied_import"
+    assert _reason(found["Box.size"], deny_imports=["sys"]) is None
+    assert _reason(found["tokens"], min_lines=10) == "too_few_lines"
+    assert _reason(found["tokens"], max_lines=2) == "too_many_lines"
+    assert _reason(found["tokens"], min_docstring_words=20) == "short_docstring"
+
+
+def test_todo_words_match_words_not_substrings() -> None:
+    assert has_todo_words("x = 1  # TODO: later")
+    assert has_todo_words("# fixme")
+    assert has_todo_words("# BUG: off by one")
+    assert not has_todo_words("def debug(level): return todos_left")
+    assert not has_todo_words("a bug in the parser")  # prose, not a marker
+
+
+@pytest.mark.parametrize(
+    ("doc", "placeholder"),
+    [
+        ("[summary]\n\nArgs:\n    x ([type]): [description]", True),
+        ("Docstring.", True),
+        ("Insert description here", True),
+        ("Return the sum of the squares of the inputs.", False),
+    ],
+)
+def test_placeholder_docstrings(doc: str, placeholder: bool) -> None:
+    assert is_placeholder(doc) is placeholder
+
+
+def test_file_reasons() -> None:
+    assert file_reason(b"x" * 11, max_bytes=10) == "too_large"
+    assert file_reason(b"\x00\x01\x02", 100) == "binary"
+    assert file_reason("x = 'caf\u00e9'".encode("latin-1"), 100) == "not_utf8"
+    assert file_reason(b"  \n\n", 100) == "empty_file"
+    assert (
+        file_reason(b"# Code generated by protoc. DO NOT EDIT.\nx = 1\n", 100) == "generated_file"
+    )
+    assert file_reason(inspect.getsource(textwrap).encode(), 10**6) is None
