@@ -1,0 +1,1 @@
+"""Evaluation of trained models: HumanEval pass@k, executed in the sandbox."""

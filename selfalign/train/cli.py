@@ -1,0 +1,146 @@
+"""`selfalign train sft|dpo`: the command line of the training package.
+
+Options come from `SFTOptions` / `DPOOptions`; a TOML file (`--config`) sets
+them in `[train]` (shared by both) and `[train.sft]` / `[train.dpo]`; what is
+typed on the command line wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+
+from selfalign.cli_support import (
+    config_options,
+    console,
+    read_config_file,
+    setup_logging,
+    take_config,
+    with_cli_errors,
+)
+from selfalign.config import ConfigError
+from selfalign.train.config import DPOOptions, SFTOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
+
+
+def _common_options(func: F) -> F:
+    func = click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        default="info",
+        show_default=True,
+        help="How much the library logs.",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML file: [train] and [train.sft] / [train.dpo] set these options; "
+        "command-line options win.",
+    )(func)
+    return func
+
+
+def section_values(file_values: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """`[train]`'s plain keys overlaid with `[train.<kind>]`, as one section for `take_config`."""
+    train = file_values.get("train", {})
+    if not isinstance(train, dict):
+        raise ConfigError("[train] must be a table of key = value")
+    merged = {k: v for k, v in train.items() if not isinstance(v, dict)}
+    specific = train.get(kind, {})
+    if not isinstance(specific, dict):
+        raise ConfigError(f"[train.{kind}] must be a table of key = value")
+    merged.update(specific)
+    return {f"train.{kind}": merged}
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _options(cls: type[C], kind: str, config_file: Path | None, options: dict[str, Any]) -> C:
+    file_values = section_values(read_config_file(config_file), kind)
+    try:
+        opts = take_config(cls, f"train.{kind}", options, file_values)
+        opts.check_paths()  # type: ignore[attr-defined]
+        opts.hyperparameters()  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return opts
+
+
+def _show(result: Any) -> None:
+    if not _is_main_process():
+        return
+    table = Table(title=f"train {result.kind} -> {result.out}", title_justify="left")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("base model", result.base_model)
+    table.add_row("rows trained on", f"{result.rows_used} of {result.rows_read}")
+    for reason, count in sorted(result.rows_skipped.items()):
+        table.add_row(f"skipped: {reason}", str(count), style="yellow")
+    table.add_row("optimizer steps", str(result.global_step))
+    if result.train_loss is not None:
+        table.add_row("mean training loss", f"{result.train_loss:.4f}")
+    table.add_row("seconds", f"{result.seconds:.1f}")
+    if result.resumed_from:
+        table.add_row("resumed from", result.resumed_from)
+    table.add_row("device", f"{result.device} ({result.precision})")
+    console.print(table)
+
+
+@click.group(name="train")
+def train_group() -> None:
+    """Fine-tune a model on the data set with TRL (sft, then optionally dpo)."""
+
+
+@train_group.command(name="sft")
+@_common_options
+@config_options(SFTOptions)
+@with_cli_errors
+def sft_command(config_file: Path | None, log_level: str, **options: Any) -> None:
+    """Supervised fine-tuning on the `messages` data set (loss on the answers only).
+
+    Multi-GPU: accelerate launch -m selfalign.train.sft --data RUN/dataset --out DIR ...
+    """
+    from selfalign.train.data import DataError
+    from selfalign.train.sft import train_sft
+    from selfalign.train.template import TemplateError
+
+    setup_logging(log_level)
+    opts = _options(SFTOptions, "sft", config_file, options)
+    try:
+        result = train_sft(opts)
+    except (DataError, TemplateError) as exc:
+        raise ConfigError(str(exc)) from exc
+    _show(result)
+
+
+@train_group.command(name="dpo")
+@_common_options
+@config_options(DPOOptions)
+@with_cli_errors
+def dpo_command(config_file: Path | None, log_level: str, **options: Any) -> None:
+    """Direct preference optimisation on the `pairs` data set (chosen vs rejected answers).
+
+    Start from the SFT output with --model DIR. Multi-GPU:
+    accelerate launch -m selfalign.train.dpo --data RUN/dataset --model SFT_DIR --out DIR ...
+    """
+    from selfalign.train.data import DataError
+    from selfalign.train.dpo import train_dpo
+
+    setup_logging(log_level)
+    opts = _options(DPOOptions, "dpo", config_file, options)
+    try:
+        result = train_dpo(opts)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    _show(result)
