@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from selfalign import __version__
-from selfalign.cli_support import console, funnel_table, run_options, with_cli_errors
+from selfalign.cli_support import console, funnel_table, with_cli_errors
 from selfalign.store import RunDir
 
 PIPELINE = """\b
@@ -27,18 +26,6 @@ seeds -> concepts -> tasks -> respond -> execute -> select -> export -> train ->
 @click.version_option(__version__, prog_name="selfalign")
 def cli() -> None:
     pass
-
-
-def _not_built(name: str, issue: int, summary: str) -> click.Command:
-    """A placeholder for a stage that is not built yet: it says so and exits non-zero."""
-
-    @click.command(name=name, help=f"{summary} (not built yet: issue {issue}).")
-    @run_options
-    def command(run_dir: Path, config_file: Path | None, force: bool, log_level: str) -> None:
-        console.print(f"[red]`selfalign {name}` is not built yet[/red] (tracked in issue {issue}).")
-        sys.exit(2)
-
-    return command
 
 
 @cli.command(name="status")
@@ -61,20 +48,29 @@ def status(run_dir: Path) -> None:
 
 
 def _mount_commands() -> None:
-    for name, issue, summary in (
-        ("seeds", 3, "Harvest seed functions from source code (S)"),
-        ("concepts", 5, "List the programming concepts of each seed (S->C)"),
-        ("tasks", 5, "Write a new coding task from each seed's concepts (C->I)"),
-        ("respond", 5, "Sample responses with tests for each task (I->R)"),
-        ("execute", 6, "Run every response's tests in the sandbox"),
-        ("select", 6, "Keep one passing response per task, dedup, decontaminate"),
-        ("export", 6, "Write the instruction data set, preference pairs and card"),
-        ("generate", 6, "Run every data stage in order"),
-        ("train", 7, "Fine-tune a model on the data set with TRL (sft, dpo)"),
-        ("eval", 7, "Evaluate a model on HumanEval in the sandbox"),
-        ("sandbox", 4, "Build, run and clean the execution sandbox"),
+    """Attach every stage's command. Their modules import only light config code."""
+    from selfalign.curate.cli import execute_command, export_command, select_command
+    from selfalign.evaluate.cli import eval_group
+    from selfalign.generation.cli import concepts_command, respond_command, tasks_command
+    from selfalign.pipeline import generate_command
+    from selfalign.sandbox.cli import sandbox_group
+    from selfalign.seeds.cli import seeds_command
+    from selfalign.train.cli import train_group
+
+    for command in (
+        seeds_command,
+        concepts_command,
+        tasks_command,
+        respond_command,
+        execute_command,
+        select_command,
+        export_command,
+        generate_command,
+        train_group,
+        eval_group,
+        sandbox_group,
     ):
-        cli.add_command(_not_built(name, issue, summary))
+        cli.add_command(command)
 
 
 _mount_commands()

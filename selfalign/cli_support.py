@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -225,7 +226,12 @@ def run_options(func: F) -> F:
 
 
 def read_config_file(path: Path | None) -> dict[str, Any]:
-    return load_toml(path)
+    """Load ``--config``; an unknown section fails at once, naming it."""
+    from selfalign.sections import check_known_sections
+
+    values = load_toml(path)
+    check_known_sections(values)
+    return values
 
 
 def setup_logging(level: str) -> None:
@@ -248,7 +254,7 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
+        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(

@@ -134,7 +134,7 @@ def load_toml(path: str | Path | None) -> dict[str, Any]:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
 
 
-def check_sections(data: Mapping[str, Any], known: Mapping[str, type]) -> None:
+def check_sections(data: Mapping[str, Any], known: Mapping[str, Any]) -> None:
     """Fail on a section (top-level key) no stage knows."""
     unknown = sorted(set(data) - set(known))
     if unknown:

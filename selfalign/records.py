@@ -141,6 +141,15 @@ class Verdict(Record):
     stderr_tail: str = ""
     executable: bool = False
     parse_error: str | None = None
+    cached: bool = False
+    """The verdict was reused from an identical program run earlier, not executed again."""
+    limits_key: str = ""
+    """Hash of the sandbox limits the program ran under; a cached verdict is reused only
+    under the same limits."""
+    sandbox_reason: str | None = None
+    """Why the sandbox could not run the program (status ``sandbox_error`` only)."""
+    program_notes: list[str] = field(default_factory=list)
+    """What the assembly rule changed in the attempt's code (see docs/dataset.md)."""
 
 
 @dataclass
@@ -160,6 +169,11 @@ class Example(Record):
     tests: str = ""
     pass_count: int = 0
     attempt_count: int = 0
+    solution: str = ""
+    """The answer's solution code (the code the dedup on code compares)."""
+    verdict_id: str = ""
+    checks: int = 0
+    """Checks in the answer's tests that run and could fail (see docs/dataset.md)."""
 
 
 @dataclass
@@ -177,6 +191,13 @@ class PreferencePair(Record):
     chosen_status: str = ""
     rejected_status: str = ""
     preference_source: str = "execution"
+    chosen_verdict: dict[str, Any] = field(default_factory=dict)
+    """Summary of the chosen answer's verdict: id, status, exception, exit code, duration."""
+    rejected_verdict: dict[str, Any] = field(default_factory=dict)
+    """Summary of the rejected answer's verdict: id, status, exception, exit code, duration."""
+    seed_id: str = ""
+    category: str = ""
+    difficulty: str = ""
 
 
 RECORD_TYPES: dict[str, type[Record]] = {

@@ -32,7 +32,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("seeds", "concepts", "tasks", "attempts", "verdicts", "dataset")
+STAGES = ("seeds", "concepts", "tasks", "attempts", "verdicts", "dataset", "pairs")
 """Stage directories of the run, in pipeline order."""
 
 CORRUPT_LINE = "corrupt_line"

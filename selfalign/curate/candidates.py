@@ -1,0 +1,197 @@
+"""Each task with its attempts and their verdicts, and which passing answers may be kept.
+
+Selection is whole-dataset work: :func:`load_groups` reads every task, attempt
+and verdict of the run at once (only the fields selection needs are kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from selfalign.curate.config import SelectConfig
+from selfalign.curate.vacuous import TestAnalysis, analyse_tests
+from selfalign.records import Attempt, Task, Verdict
+from selfalign.store import RunDir
+
+logger = logging.getLogger(__name__)
+
+FAILING_STATUSES = ("fail", "timeout", "memory", "output_limit")
+"""Statuses that make an answer a *rejected* side of a pair (``sandbox_error`` says nothing)."""
+
+
+class StageNotReady(RuntimeError):
+    """An input stage is missing or incomplete; the message names the command to run."""
+
+
+@dataclass
+class Answer:
+    """One attempt with its verdict (and, once analysed, its tests' analysis)."""
+
+    attempt: Attempt
+    verdict: Verdict
+    analysis: TestAnalysis | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.status == "pass"
+
+
+@dataclass
+class TaskGroup:
+    """A task and every answer that has a verdict, in sample order."""
+
+    task_id: str
+    task: Task | None
+    answers: list[Answer] = field(default_factory=list)
+
+    @property
+    def instruction(self) -> str:
+        if self.task is not None and self.task.instruction:
+            return self.task.instruction
+        return self.answers[0].attempt.instruction if self.answers else ""
+
+    @property
+    def pass_count(self) -> int:
+        return sum(a.passed for a in self.answers)
+
+    def attr(self, name: str, default: str = "unknown") -> str:
+        return str(getattr(self.task, name)) if self.task is not None else default
+
+
+def require_complete(run: RunDir, stage: str, command: str) -> None:
+    store = run.stage(stage)
+    if not store.exists():
+        raise StageNotReady(
+            f"{store.dir} does not exist: run `selfalign {command} --run {run.path}` first"
+        )
+    if not store.is_complete():
+        raise StageNotReady(
+            f"stage {stage} is not complete (no {store.success_path.name}): run "
+            f"`selfalign {command} --run {run.path}` again to finish it"
+        )
+
+
+def load_groups(run: RunDir) -> list[TaskGroup]:
+    """Every task that has at least one verdict, in the order its attempts were written."""
+    verdicts: dict[str, Verdict] = {}
+    for raw in run.stage("verdicts").read():
+        try:
+            v = Verdict.from_dict(raw)
+        except (ValueError, TypeError):
+            continue
+        verdicts[v.attempt_id] = v
+    tasks: dict[str, Task] = {}
+    for raw in run.stage("tasks").read():
+        try:
+            t = Task.from_dict(raw)
+        except (ValueError, TypeError):
+            continue
+        tasks[t.id] = t
+    groups: dict[str, TaskGroup] = {}
+    for raw in run.stage("attempts").read():
+        verdict = verdicts.get(str(raw.get("id")))
+        if verdict is None:
+            continue
+        try:
+            attempt = Attempt.from_dict(raw)
+        except (ValueError, TypeError):
+            continue
+        attempt.raw_output = ""  # not needed; can be large
+        task_id = attempt.task_id or str(attempt.parent_id)
+        group = groups.get(task_id)
+        if group is None:
+            group = groups[task_id] = TaskGroup(task_id, tasks.get(task_id))
+        group.answers.append(Answer(attempt, verdict))
+    for group in groups.values():
+        group.answers.sort(key=lambda a: (a.attempt.sample_index, a.attempt.id))
+    return list(groups.values())
+
+
+@dataclass
+class Eligibility:
+    """The passing answers that may be kept, or the reason none may."""
+
+    keep: list[Answer]
+    reason: str | None = None
+    detail: str = ""
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def eligible_answers(
+    group: TaskGroup, cfg: SelectConfig, contaminated: Callable[[str], str | None]
+) -> Eligibility:
+    """Filter a task's passing answers: parse errors, vacuous tests, contaminated responses.
+
+    The reason is the first filter that left nothing (``no_passing_attempt``,
+    ``parse_error``, ``vacuous_tests`` or ``contaminated``).
+    """
+    counts: Counter[str] = Counter()
+    passing = [a for a in group.answers if a.passed]
+    if not passing:
+        statuses = Counter(a.verdict.status for a in group.answers)
+        detail = ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+        return Eligibility([], "no_passing_attempt", detail, counts)
+    keep = passing
+    if not cfg.allow_parse_errors:
+        keep = [a for a in passing if not a.attempt.parse_error]
+        counts["parse_error_answers"] += len(passing) - len(keep)
+        if not keep:
+            return Eligibility([], "parse_error", passing[0].attempt.parse_error or "", counts)
+    for answer in keep:
+        if answer.analysis is None:
+            answer.analysis = analyse_tests(answer.attempt.tests, answer.attempt.solution)
+    if cfg.check_vacuous:
+        vacuous = [a for a in keep if a.analysis is not None and a.analysis.vacuous]
+        counts["vacuous_answers"] += len(vacuous)
+        if len(vacuous) == len(keep):
+            reasons = sorted({str(a.analysis.vacuous_reason) for a in vacuous if a.analysis})
+            return Eligibility([], "vacuous_tests", "; ".join(reasons), counts)
+        keep = [a for a in keep if a not in vacuous]
+    clean: list[Answer] = []
+    first_match = ""
+    for answer in keep:
+        match = contaminated(answer.attempt.response)
+        if match is None:
+            clean.append(answer)
+        else:
+            first_match = first_match or match
+            counts["contaminated_answers"] += 1
+    if not clean:
+        return Eligibility([], "contaminated", f"response: {first_match}", counts)
+    return Eligibility(clean, None, "", counts)
+
+
+def task_rng(seed: int, task_id: str) -> random.Random:
+    """A random generator per task: the pick does not depend on batch order or resumes."""
+    return random.Random(f"{seed}:{task_id}")
+
+
+def pick(answers: list[Answer], rule: str, seed: int, task_id: str) -> Answer:
+    """One answer by the configured rule: seeded ``random``, ``shortest`` or ``most_asserts``."""
+    if rule == "shortest":
+        return min(answers, key=lambda a: (len(a.attempt.response), a.attempt.sample_index))
+    if rule == "most_asserts":
+        return min(
+            answers,
+            key=lambda a: (
+                -(a.analysis.checks if a.analysis else 0),
+                len(a.attempt.response),
+                a.attempt.sample_index,
+            ),
+        )
+    return task_rng(seed, task_id).choice(answers)
+
+
+def verdict_summary(v: Verdict) -> dict[str, object]:
+    """The part of a verdict a preference pair carries."""
+    return {
+        "id": v.id,
+        "status": v.status,
+        "exception": v.exception or "",
+        "exit_code": -1 if v.exit_code is None else int(v.exit_code),
+        "duration_s": float(v.duration_s),
+    }

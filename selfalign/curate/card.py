@@ -1,0 +1,182 @@
+"""The dataset card: ``README.md`` with Hugging Face YAML metadata, rendered from the summary.
+
+Every number in the card comes from the summary that ``export`` also writes as
+``stats.json``, so the two always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selfalign.curate.plots import PLOT_FILES
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size bucket for a number of rows."""
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ]
+    for bound, name in bounds:
+        if rows < bound:
+            return name
+    return "10M<n<100M"
+
+
+def percent(value: float) -> str:
+    """How the card writes a rate (0.6667 -> '66.7%')."""
+    return f"{100 * float(value):.1f}%"
+
+
+def metadata(summary: dict[str, Any], data_files: dict[str, str]) -> dict[str, Any]:
+    """The card's YAML header: license, languages, task categories, size, configs."""
+    return {
+        "license": summary["license"],
+        "language": ["en", "code"],
+        "task_categories": ["text-generation"],
+        "tags": ["code", "synthetic", "self-alignment", "selfcodealign", "dpo"],
+        "size_categories": [size_category(int(summary["sft_rows"]))],
+        "pretty_name": summary["pretty_name"],
+        "configs": [
+            {
+                "config_name": name,
+                "data_files": [{"split": "train", "path": path}],
+                **({"default": True} if name == "sft" else {}),
+            }
+            for name, path in data_files.items()
+        ],
+    }
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rate_rows(groups: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            name,
+            g["attempts"],
+            g["passed"],
+            percent(g["pass_rate"]),
+            percent(g["executable_rate"]),
+        ]
+        for name, g in groups.items()
+    ]
+
+
+def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool = True) -> str:
+    """The whole ``README.md``: YAML metadata, then how the data was made, in numbers."""
+    import yaml
+
+    meta = yaml.safe_dump(metadata(summary, data_files), sort_keys=False, allow_unicode=True)
+    gen = summary["generation"]
+    ex = summary["execution"]
+    sel = summary["selection"]
+    lengths = summary["response_chars"]
+    parts: list[str] = [f"---\n{meta}---\n", f"# {summary['pretty_name']}\n"]
+    parts.append(
+        "Instruction data for code made by **self-alignment** "
+        "(SelfCodeAlign / StarCoder2-Instruct) with "
+        "`selfalign`: a model listed the concepts of real seed "
+        "functions, wrote new tasks from them, answered each task several times with "
+        "its own tests, and only answers whose tests passed in a sandbox were kept.\n"
+    )
+    parts.append("## Configs\n")
+    parts.append(
+        _table(
+            ["config", "rows", "format"],
+            [
+                ["sft", summary["sft_rows"], "TRL conversational `messages` (user, assistant)"],
+                ["pairs", summary["pairs_rows"], "TRL preference `prompt` / `chosen` / `rejected`"],
+            ],
+        )
+        + "\n"
+    )
+    parts.append(
+        "The assistant turn is the model's whole answer, **tests included** (as "
+        "SelfCodeAlign trains on it); the tests are also in the `tests` column. "
+        "Pairs: `chosen` is an answer whose tests passed, `rejected` one of the same "
+        "task whose tests failed or timed out (`preference_source` = `execution`); "
+        "both verdicts are in `chosen_verdict` / `rejected_verdict`.\n"
+    )
+    parts.append("## How it was made\n")
+    parts.append(
+        _table(
+            ["setting", "value"],
+            [
+                ["model", f"`{gen['model']}`"],
+                ["backend", f"`{gen['backend']}`"],
+                ["seeds source", f"`{gen['seeds_source']}`"],
+                ["sandbox", f"`{gen['sandbox']}`"],
+                ["answer picked per task", f"`{gen['pick']}`"],
+            ],
+        )
+        + "\n"
+    )
+    parts.append("## Funnel\n")
+    parts.append(
+        _table(
+            ["stage", "read", "written", "dropped"],
+            [[r["stage"], r["read"], r["written"], r["dropped_total"]] for r in summary["funnel"]],
+        )
+        + "\n"
+    )
+    if plots:
+        parts.append(f"![funnel](plots/{PLOT_FILES['funnel']})\n")
+    parts.append("## Execution\n")
+    parts.append(
+        f"Attempts executed: {ex['attempts']}; passed: {ex['passed']} "
+        f"(pass rate {percent(ex['pass_rate'])}); executable: {ex['executable']} "
+        f"(executability rate {percent(ex['executable_rate'])}: the program ran without "
+        "error up to its checks). Tasks with at least one passing answer: "
+        f"{ex['tasks_with_pass']} of {ex['tasks']}.\n"
+    )
+    header = ["group", "attempts", "passed", "pass rate", "executable"]
+    for title, key in (
+        ("By category", "by_category"),
+        ("By difficulty", "by_difficulty"),
+        ("By parse outcome", "by_parse_outcome"),
+    ):
+        parts.append(f"### {title}\n")
+        parts.append(_table(header, _rate_rows(ex.get(key, {}))) + "\n")
+    if plots:
+        parts.append(f"![pass rate](plots/{PLOT_FILES['pass_rate']})\n")
+    parts.append("## Selection, dedup and decontamination\n")
+    parts.append(
+        "Tasks removed, by reason (dedup: exact, then MinHash "
+        f"{sel['minhash']['num_perm']} permutations, Jaccard {sel['minhash']['threshold']}, "
+        f"word {sel['minhash']['ngram']}-grams; on instructions, responses and code):\n"
+    )
+    parts.append(
+        _table(["reason", "tasks"], [[r, n] for r, n in sel["removed"].items()] or [["none", 0]])
+        + "\n"
+    )
+    parts.append(
+        f"Removed as duplicates: {sel['dedup_total']}. Removed as benchmark-contaminated "
+        f"(HumanEval and {len(sel['benchmark_files'])} benchmark file(s)): "
+        f"{sel['decontamination_total']} at selection; "
+        f"{summary['decontamination_earlier']} in earlier stages.\n"
+    )
+    parts.append("## Responses\n")
+    parts.append(
+        f"Response length in characters: mean {lengths['mean']}, median {lengths['median']}, "
+        f"max {lengths['max']}.\n"
+    )
+    if plots:
+        parts.append(f"![response lengths](plots/{PLOT_FILES['response_length']})\n")
+    parts.append("## Loading\n")
+    parts.append(
+        "```python\nfrom datasets import load_dataset, load_from_disk\n\n"
+        'sft = load_dataset("path/to/this/folder", "sft", split="train")\n'
+        'pairs = load_dataset("path/to/this/folder", "pairs", split="train")\n'
+        'both = load_from_disk("path/to/this/folder/hf")  # DatasetDict: sft, pairs\n```\n'
+    )
+    parts.append("## Configuration used\n")
+    parts.append("```toml\n" + summary["config_toml"].rstrip() + "\n```\n")
+    return "\n".join(parts)

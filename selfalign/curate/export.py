@@ -1,0 +1,447 @@
+"""Export: the publishable data set, its card and plots, in ``RUN/dataset/export/``.
+
+Layout (``RUN/dataset/`` itself holds the ``dataset`` stage's Example shards)::
+
+    RUN/dataset/export/sft.jsonl       TRL conversational: messages + metadata columns
+    RUN/dataset/export/pairs.jsonl     TRL preference: prompt / chosen / rejected + verdicts
+    RUN/dataset/export/sft.parquet
+    RUN/dataset/export/pairs.parquet
+    RUN/dataset/export/hf/             DatasetDict (save_to_disk) with keys sft and pairs
+    RUN/dataset/export/README.md       dataset card (Hugging Face YAML metadata)
+    RUN/dataset/export/plots/*.png     funnel, pass rates, response lengths
+    RUN/dataset/export/stats.json      every number the card shows
+    RUN/dataset/export/_SUCCESS
+
+The folder is built next to its final place and swapped in whole, so readers
+see the previous export or the new one. ``load_dataset("RUN/dataset/export", "sft")``
+works through the card's ``configs`` metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import statistics
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfalign.curate.candidates import require_complete
+from selfalign.curate.card import render_card
+from selfalign.curate.config import ExportConfig
+from selfalign.curate.pairs import PAIRS_STAGE
+from selfalign.store import STAGES, RunDir
+
+logger = logging.getLogger(__name__)
+
+EXPORT_DIR = "export"
+SFT_COLUMNS = (
+    "id",
+    "messages",
+    "seed_id",
+    "task_id",
+    "attempt_id",
+    "concepts",
+    "category",
+    "difficulty",
+    "language",
+    "tests",
+    "solution",
+    "pass_count",
+    "attempt_count",
+    "checks",
+)
+VERDICT_KEYS = ("id", "status", "exception", "exit_code", "duration_s")
+DEDUP_PREFIXES = ("duplicate_", "near_duplicate_")
+
+
+@dataclass
+class ExportPaths:
+    """Where export writes each file (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def sft_jsonl(self) -> Path:
+        return self.root / "sft.jsonl"
+
+    @property
+    def pairs_jsonl(self) -> Path:
+        return self.root / "pairs.jsonl"
+
+    @property
+    def sft_parquet(self) -> Path:
+        return self.root / "sft.parquet"
+
+    @property
+    def pairs_parquet(self) -> Path:
+        return self.root / "pairs.parquet"
+
+    @property
+    def hf(self) -> Path:
+        return self.root / "hf"
+
+    @property
+    def card(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def success(self) -> Path:
+        return self.root / "_SUCCESS"
+
+
+def export_paths(path: str | os.PathLike[str]) -> ExportPaths:
+    """The export of a run, given ``RUN``, ``RUN/dataset`` or ``RUN/dataset/export`` itself."""
+    p = Path(path)
+    if (p / "_SUCCESS").is_file() and (p / "sft.jsonl").is_file():
+        return ExportPaths(p)
+    if (p / EXPORT_DIR).is_dir() or p.name == "dataset":
+        return ExportPaths(p / EXPORT_DIR)
+    return ExportPaths(p / "dataset" / EXPORT_DIR)
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote: the paths and the summary (also saved as ``stats.json``)."""
+
+    paths: ExportPaths
+    summary: dict[str, Any]
+
+
+def sft_row(example: dict[str, Any]) -> dict[str, Any]:
+    """One row of the SFT config from an Example record."""
+    row = {name: example.get(name) for name in SFT_COLUMNS}
+    row["messages"] = [
+        {"role": str(m.get("role", "")), "content": str(m.get("content", ""))}
+        for m in example.get("messages") or []
+    ]
+    row["concepts"] = [str(c) for c in example.get("concepts") or []]
+    for name in ("pass_count", "attempt_count", "checks"):
+        row[name] = int(row[name] or 0)
+    for name in SFT_COLUMNS:
+        if row[name] is None:
+            row[name] = ""
+    return row
+
+
+def _verdict(data: dict[str, Any] | None) -> dict[str, Any]:
+    data = data or {}
+    return {
+        "id": str(data.get("id", "")),
+        "status": str(data.get("status", "")),
+        "exception": str(data.get("exception") or ""),
+        "exit_code": int(data["exit_code"]) if data.get("exit_code") is not None else -1,
+        "duration_s": float(data.get("duration_s") or 0.0),
+    }
+
+
+def pair_row(pair: dict[str, Any]) -> dict[str, Any]:
+    """One row of the pairs config (TRL conversational preference format) from a PreferencePair."""
+    return {
+        "id": str(pair.get("id", "")),
+        "prompt": [{"role": "user", "content": str(pair.get("prompt", ""))}],
+        "chosen": [{"role": "assistant", "content": str(pair.get("chosen", ""))}],
+        "rejected": [{"role": "assistant", "content": str(pair.get("rejected", ""))}],
+        "task_id": str(pair.get("task_id", "")),
+        "seed_id": str(pair.get("seed_id", "")),
+        "category": str(pair.get("category", "")),
+        "difficulty": str(pair.get("difficulty", "")),
+        "chosen_attempt_id": str(pair.get("chosen_attempt_id", "")),
+        "rejected_attempt_id": str(pair.get("rejected_attempt_id", "")),
+        "chosen_status": str(pair.get("chosen_status", "")),
+        "rejected_status": str(pair.get("rejected_status", "")),
+        "preference_source": str(pair.get("preference_source", "")),
+        "chosen_verdict": _verdict(pair.get("chosen_verdict")),
+        "rejected_verdict": _verdict(pair.get("rejected_verdict")),
+    }
+
+
+def features() -> dict[str, Any]:
+    """Explicit ``datasets.Features`` of both configs (an empty config keeps its schema)."""
+    from datasets import Features, List, Value
+
+    message = {"role": Value("string"), "content": Value("string")}
+    verdict = {
+        "id": Value("string"),
+        "status": Value("string"),
+        "exception": Value("string"),
+        "exit_code": Value("int64"),
+        "duration_s": Value("float64"),
+    }
+    text = Value("string")
+    sft = Features(
+        {
+            "id": text,
+            "messages": List(message),
+            "seed_id": text,
+            "task_id": text,
+            "attempt_id": text,
+            "concepts": List(text),
+            "category": text,
+            "difficulty": text,
+            "language": text,
+            "tests": text,
+            "solution": text,
+            "pass_count": Value("int64"),
+            "attempt_count": Value("int64"),
+            "checks": Value("int64"),
+        }
+    )
+    pairs = Features(
+        {
+            "id": text,
+            "prompt": List(message),
+            "chosen": List(message),
+            "rejected": List(message),
+            "task_id": text,
+            "seed_id": text,
+            "category": text,
+            "difficulty": text,
+            "chosen_attempt_id": text,
+            "rejected_attempt_id": text,
+            "chosen_status": text,
+            "rejected_status": text,
+            "preference_source": text,
+            "chosen_verdict": verdict,
+            "rejected_verdict": verdict,
+        }
+    )
+    return {"sft": sft, "pairs": pairs}
+
+
+def _dataset(rows: list[dict[str, Any]], feats: Any) -> Any:
+    from datasets import Dataset
+
+    if rows:
+        return Dataset.from_list(rows, features=feats)
+    return Dataset.from_dict({name: [] for name in feats}, features=feats)
+
+
+def _read_config(run: RunDir) -> tuple[dict[str, Any], str]:
+    if not run.config_path.is_file():
+        return {}, ""
+    text = run.config_path.read_text("utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError:
+        return {}, text
+
+
+def build_summary(
+    run: RunDir, cfg: ExportConfig, sft: list[dict[str, Any]], pairs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every number the card shows: funnel, pass rates, removals, lengths, configuration."""
+    config, config_text = _read_config(run)
+    funnel: list[dict[str, Any]] = []
+    earlier_contaminated = 0
+    for stage in (*STAGES, PAIRS_STAGE):
+        store = run.stage(stage)
+        if not store.stats_path.is_file():
+            continue
+        st = store.load_stats()
+        funnel.append(
+            {
+                "stage": stage,
+                "read": st.read,
+                "written": st.written,
+                "dropped_total": st.dropped_total,
+                "dropped": dict(st.dropped),
+            }
+        )
+        if stage not in ("dataset", PAIRS_STAGE):
+            earlier_contaminated += sum(n for r, n in st.dropped.items() if "contam" in r)
+    verdict_metrics = run.stage("verdicts").load_stats().metrics
+    dataset_stats = run.stage("dataset").load_stats()
+    removed = dict(sorted(dataset_stats.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+    select_cfg = config.get("select", {})
+    model_cfg = config.get("model", {})
+    sandbox_cfg = config.get("sandbox", {})
+    lengths = [
+        len(next((m["content"] for m in row["messages"] if m["role"] == "assistant"), ""))
+        for row in sft
+    ]
+    execution_keys = (
+        "attempts",
+        "passed",
+        "executable",
+        "pass_rate",
+        "executable_rate",
+        "tasks",
+        "tasks_with_pass",
+        "by_status",
+        "by_category",
+        "by_difficulty",
+        "by_parse_outcome",
+    )
+    execution = {
+        k: verdict_metrics.get(k, {} if k.startswith("by_") else 0) for k in execution_keys
+    }
+    return {
+        "pretty_name": cfg.pretty_name,
+        "license": cfg.license,
+        "sft_rows": len(sft),
+        "pairs_rows": len(pairs),
+        "funnel": funnel,
+        "execution": execution,
+        "selection": {
+            "removed": removed,
+            "dedup_total": sum(n for r, n in removed.items() if r.startswith(DEDUP_PREFIXES)),
+            "decontamination_total": removed.get("contaminated", 0),
+            "benchmark_files": list(select_cfg.get("benchmark_files", [])),
+            "minhash": {
+                "num_perm": select_cfg.get("minhash_num_perm", 250),
+                "threshold": select_cfg.get("minhash_threshold", 0.7),
+                "ngram": select_cfg.get("minhash_ngram", 5),
+            },
+        },
+        "decontamination_earlier": earlier_contaminated,
+        "pairs_by_rejected_status": dict(
+            sorted(_count(p["rejected_status"] for p in pairs).items())
+        ),
+        "sft_by_category": dict(sorted(_count(r["category"] for r in sft).items())),
+        "sft_by_difficulty": dict(sorted(_count(r["difficulty"] for r in sft).items())),
+        "response_chars": {
+            "mean": round(statistics.fmean(lengths), 1) if lengths else 0,
+            "median": statistics.median(lengths) if lengths else 0,
+            "max": max(lengths, default=0),
+        },
+        "generation": {
+            "model": model_cfg.get("model", "unknown"),
+            "backend": model_cfg.get("backend", "unknown"),
+            "seeds_source": config.get("seeds", {}).get("source", "unknown"),
+            "sandbox": sandbox_cfg.get("backend", "docker"),
+            "pick": select_cfg.get("pick", "random"),
+        },
+        "config": config,
+        "config_toml": config_text,
+    }
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def local_data_files() -> dict[str, str]:
+    """The card's ``configs`` paths inside the export folder."""
+    return {"sft": "sft.parquet", "pairs": "pairs.parquet"}
+
+
+def hub_data_files() -> dict[str, str]:
+    """The card's ``configs`` paths in a Hub repo written by ``push_to_hub(config_name=...)``."""
+    return {"sft": "sft/train-*", "pairs": "pairs/train-*"}
+
+
+def run_export(run: RunDir, cfg: ExportConfig, force: bool = False) -> ExportResult:
+    """Write ``RUN/dataset/export/`` from the ``dataset`` and ``pairs`` stages.
+
+    Export is cheap and always rewrites the folder (a changed license or title must
+    reach the card); ``force`` is accepted for symmetry with the other stages.
+    """
+    require_complete(run, "dataset", "select")
+    stage_dir = run.stage("dataset").dir
+    paths = ExportPaths(stage_dir / EXPORT_DIR)
+    sft = [sft_row(r) for r in run.stage("dataset").read()]
+    pairs = [pair_row(r) for r in run.stage(PAIRS_STAGE).read()]
+    summary = build_summary(run, cfg, sft, pairs)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=stage_dir))
+    try:
+        tmp_paths = ExportPaths(tmp)
+        _write_jsonl(tmp_paths.sft_jsonl, sft)
+        _write_jsonl(tmp_paths.pairs_jsonl, pairs)
+        from datasets import DatasetDict
+
+        feats = features()
+        data = DatasetDict(
+            {"sft": _dataset(sft, feats["sft"]), "pairs": _dataset(pairs, feats["pairs"])}
+        )
+        data["sft"].to_parquet(str(tmp_paths.sft_parquet))
+        data["pairs"].to_parquet(str(tmp_paths.pairs_parquet))
+        data.save_to_disk(str(tmp_paths.hf))
+        if cfg.plots:
+            from selfalign.curate.plots import draw_all
+
+            lengths = [len(r["messages"][-1]["content"]) if r["messages"] else 0 for r in sft]
+            draw_all(summary, lengths, tmp_paths.plots)
+        tmp_paths.card.write_text(render_card(summary, local_data_files(), cfg.plots), "utf-8")
+        tmp_paths.stats.write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8"
+        )
+        tmp_paths.success.write_text("ok\n", "utf-8")
+        _swap_in(tmp, paths.root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("export: %d examples, %d pairs in %s", len(sft), len(pairs), paths.root)
+    if cfg.push_to_hub:
+        push_to_hub(paths, summary, cfg)
+    return ExportResult(paths, summary)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def push_to_hub(paths: ExportPaths, summary: dict[str, Any], cfg: ExportConfig) -> None:
+    """Push both configs and the card (with Hub data paths) to ``cfg.push_to_hub``."""
+    from datasets import DatasetDict, load_from_disk
+    from huggingface_hub import HfApi
+
+    assert cfg.push_to_hub is not None
+    data = load_from_disk(str(paths.hf))
+    assert isinstance(data, DatasetDict)
+    for name in ("sft", "pairs"):
+        data[name].push_to_hub(
+            cfg.push_to_hub, config_name=name, split="train", private=cfg.private
+        )
+    card = render_card(summary, hub_data_files(), plots=cfg.plots)
+    api = HfApi()
+    api.upload_file(
+        path_or_fileobj=card.encode("utf-8"),
+        path_in_repo="README.md",
+        repo_id=cfg.push_to_hub,
+        repo_type="dataset",
+    )
+    if cfg.plots and paths.plots.is_dir():
+        api.upload_folder(
+            folder_path=str(paths.plots),
+            path_in_repo="plots",
+            repo_id=cfg.push_to_hub,
+            repo_type="dataset",
+        )
+
+
+__all__ = [
+    "EXPORT_DIR",
+    "ExportPaths",
+    "ExportResult",
+    "export_paths",
+    "features",
+    "pair_row",
+    "run_export",
+    "sft_row",
+]
