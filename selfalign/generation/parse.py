@@ -1,0 +1,212 @@
+"""Parsing model outputs: concept lists (S→C), instructions (C→I), answers (I→R).
+
+Parsers never raise on model output. Concept and instruction parsers return an
+empty result for unusable text (the stage rejects the input with a reason); the
+answer parser always returns what it could find plus a `parse_error` reason,
+because malformed answers are kept as attempts for the preference pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# parse_error reasons, most severe first: an answer gets the first that applies.
+TRUNCATED = "truncated"
+UNCLOSED_FENCE = "unclosed_fence"
+NO_CODE_BLOCK = "no_code_block"
+NO_TESTS = "no_tests"
+TESTS_WITHOUT_ASSERTS = "tests_without_asserts"
+PARSE_ERRORS = (TRUNCATED, UNCLOSED_FENCE, NO_CODE_BLOCK, NO_TESTS, TESTS_WITHOUT_ASSERTS)
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n`]*$")
+_TESTS_HEADING = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]*|\*\*)?(?:unit[ \t]+)?tests?(?:[ \t]+cases?)?[ \t]*(?:\*\*)?:?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PY_LANGS = {"", "python", "py", "python3", "py3"}
+_LIST_PREFIX = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|\(\d+\))\s+")
+_LABEL = re.compile(
+    r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?:key\s+)?concepts?(?:\*\*)?\s*[:：-]?\s*", re.IGNORECASE
+)
+_INSTRUCTION_LABEL = re.compile(
+    r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?:instruction|task)(?:\*\*)?\s*:?\s*(?:\*\*)?\s*", re.IGNORECASE
+)
+
+
+# -- S→C -------------------------------------------------------------------------
+
+
+def parse_concepts(
+    text: str, max_concepts: int = 8, max_chars: int = 80, truncated: bool = False
+) -> list[str]:
+    """The concepts in a model's answer: a comma-separated line or a bulleted/numbered list.
+
+    Duplicates (case-insensitive), code blocks and over-long phrases are dropped, and
+    when the answer was `truncated` at the token limit its last, cut-off item too;
+    an empty list means nothing usable.
+    """
+    text = _strip_code_blocks(text).strip()
+    if not text:
+        return []
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    listed = [ln for ln in lines if _LIST_PREFIX.match(ln)]
+    if len(listed) >= 2:
+        items = [_LIST_PREFIX.sub("", ln) for ln in listed]
+    else:
+        first = _LABEL.sub("", lines[0]) if _LABEL.match(lines[0]) and len(lines) > 0 else lines[0]
+        if not first.strip() and len(lines) > 1:
+            first = lines[1]
+        items = re.split(r"[,;]", first)
+    if truncated and len(items) > 1:
+        items = items[:-1]
+    concepts: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        concept = _clean_concept(item)
+        if not concept or len(concept) > max_chars or concept.lower() in seen:
+            continue
+        seen.add(concept.lower())
+        concepts.append(concept)
+        if len(concepts) >= max_concepts:
+            break
+    return concepts
+
+
+def _clean_concept(item: str) -> str:
+    item = re.sub(r"\*\*|__", "", item)
+    # "Concept: explanation" and "concept - explanation" keep the concept only.
+    item = re.split(r":\s|\s[-–—]\s", item, maxsplit=1)[0]
+    item = item.strip().strip(".").strip()
+    if item.startswith("`") and item.endswith("`") and len(item) > 2:
+        item = item[1:-1]
+    if item.lower().startswith(("and ", "or ")):
+        item = item.split(" ", 1)[1]
+    return item.strip()
+
+
+def _strip_code_blocks(text: str) -> str:
+    out, inside = [], False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            inside = not inside
+            continue
+        if not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+# -- C→I -------------------------------------------------------------------------
+
+
+def parse_instruction(text: str) -> str:
+    """The task text: label and surrounding whitespace removed, trailing turn markers cut."""
+    text = text.strip()
+    text = _INSTRUCTION_LABEL.sub("", text, count=1) if _INSTRUCTION_LABEL.match(text) else text
+    # A model that goes on to answer its own task starts a response section.
+    cut = re.search(
+        r"^\s*#{1,6}\s*(?:response|solution|answer)\b", text, re.IGNORECASE | re.MULTILINE
+    )
+    if cut:
+        text = text[: cut.start()]
+    return text.strip()
+
+
+# -- I→R -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    lang: str
+    code: str
+    start: int
+    """Character offset of the opening fence in the text."""
+    closed: bool
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """An I→R answer split into the parts the execution stage and the dataset need."""
+
+    response: str
+    """The prose and code shown to a user (everything before the tests)."""
+    solution: str
+    tests: str
+    parse_error: str | None
+
+
+def code_blocks(text: str) -> list[CodeBlock]:
+    """Fenced code blocks in order; an unclosed last block runs to the end of the text."""
+    blocks: list[CodeBlock] = []
+    open_fence: tuple[str, str, int, int] | None = None  # fence, lang, start, body start
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        m = _FENCE.match(line.rstrip("\r\n"))
+        if m:
+            fence, lang = m.group(1), m.group(2).lower()
+            if open_fence is None:
+                open_fence = (fence, lang, offset, offset + len(line))
+            elif fence[0] == open_fence[0][0] and len(fence) >= len(open_fence[0]) and not lang:
+                blocks.append(
+                    CodeBlock(open_fence[1], text[open_fence[3] : offset], open_fence[2], True)
+                )
+                open_fence = None
+        offset += len(line)
+    if open_fence is not None:
+        blocks.append(CodeBlock(open_fence[1], text[open_fence[3] :], open_fence[2], False))
+    return blocks
+
+
+def has_assert(code: str) -> bool:
+    return re.search(r"^\s*assert\b", code, re.MULTILINE) is not None
+
+
+def _is_test_block(code: str) -> bool:
+    lines = [
+        ln.strip() for ln in code.splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
+    if not lines:
+        return False
+    asserts = sum(1 for ln in lines if ln.startswith("assert"))
+    defines = any(ln.startswith(("def ", "class ")) and "test" not in ln.lower() for ln in lines)
+    return asserts > 0 and not defines
+
+
+def parse_answer(text: str, finish_reason: str = "stop") -> ParsedAnswer:
+    """Split an answer into response, solution and tests, with the first problem found.
+
+    The expected shape is prose with one ```python block, then a `### Tests` heading
+    and a ```python block of asserts. Without the heading, a last block made of asserts
+    counts as the tests.
+    """
+    heading = _TESTS_HEADING.search(text)
+    blocks = code_blocks(text)
+    python = [b for b in blocks if b.lang in _PY_LANGS]
+    if heading is not None:
+        response = text[: heading.start()]
+        solution_blocks = [b for b in python if b.start < heading.start()]
+        test_blocks = [b for b in python if b.start >= heading.start()][:1]
+    else:
+        response = text
+        solution_blocks = list(python)
+        test_blocks = []
+        if len(python) >= 2 and _is_test_block(python[-1].code):
+            test_blocks = [python[-1]]
+            solution_blocks = python[:-1]
+            response = text[: python[-1].start]
+    solution = "\n\n".join(b.code.strip("\n") for b in solution_blocks).strip("\n")
+    tests = test_blocks[0].code.strip("\n") if test_blocks else ""
+    error: str | None = None
+    if finish_reason == "length":
+        error = TRUNCATED
+    elif any(not b.closed for b in blocks):
+        error = UNCLOSED_FENCE
+    elif not solution.strip():
+        error = NO_CODE_BLOCK
+    elif not tests.strip():
+        error = NO_TESTS
+    elif not has_assert(tests):
+        error = TESTS_WITHOUT_ASSERTS
+    return ParsedAnswer(
+        response=response.strip(), solution=solution, tests=tests, parse_error=error
+    )
