@@ -62,8 +62,10 @@ data: setup ## concepts -> tasks -> responses -> execution -> selection -> expor
 train: setup ## supervised fine-tuning on $(RUN)/dataset into $(RUN)/model
 	$(BIN)/selfalign train sft --data $(RUN)/dataset --out $(RUN)/model --config $(CONFIG) $(train_model)
 
-eval: setup ## HumanEval before and after training
-	scripts/eval_before_after.sh $(BIN)/selfalign $(RUN) $(CONFIG) '$(MODEL)' '$(BACKEND)'
+eval: setup ## HumanEval of the base model and of the tuned model in $(RUN)/model
+	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(or $(MODEL),embedded) --out $(RUN)/eval/base
+	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(RUN)/model --out $(RUN)/eval/tuned
+	$(BIN)/selfalign eval compare $(RUN)/eval/base $(RUN)/eval/tuned
 
 demo: ## the whole pipeline on the embedded defaults: set-up, seeds, data, train, eval, summary
 	scripts/demo.sh

@@ -61,7 +61,10 @@ class ModelConfig:
     )
     threads: int = field(
         default=0,
-        metadata={"help": "CPU threads for torch in the transformers backend (0: one per core)."},
+        metadata={
+            "help": "CPU threads for torch in the transformers backend "
+            "(0: one per physical core, i.e. half the logical CPUs)."
+        },
     )
     max_model_len: int = field(
         default=4096,

@@ -46,7 +46,7 @@ def pool_containers(pool_id: str) -> list[str]:
     return cp.stdout.split()
 
 
-def wait_no_containers(pool_id: str, timeout: float = 20.0) -> list[str]:
+def wait_no_containers(pool_id: str, timeout: float = 60.0) -> list[str]:
     deadline = time.monotonic() + timeout
     left = pool_containers(pool_id)
     while left and time.monotonic() < deadline:
