@@ -59,7 +59,10 @@ def find_source(path: str | Path, kind: Kind) -> Path:
         return p
     if not p.is_dir():
         raise DataError(f"data set {p} does not exist; pass --data RUN/dataset or a .jsonl file")
-    for base in (p, p / "dataset"):
+    # The export stage's layout (RUN/dataset/export/) is resolved by its own helper.
+    from selfalign.curate.export import export_paths
+
+    for base in (p, export_paths(p).root, p / "dataset"):
         for name in (f"{kind}.jsonl", f"{kind}.parquet"):
             if (base / name).is_file():
                 return base / name
@@ -68,7 +71,7 @@ def find_source(path: str | Path, kind: Kind) -> Path:
                 return hf
     raise DataError(
         f"no {kind} data in {p}: expected {kind}.jsonl, {kind}.parquet or a save_to_disk "
-        f"directory (hf/) there or in {p}/dataset; run `selfalign export` first"
+        f"directory (hf/) there or in its export/ folder; run `selfalign export` first"
     )
 
 

@@ -106,3 +106,13 @@ def test_module_entry_point_for_accelerate_launch() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "--preset" in done.stdout and "--lora / --no-lora" in done.stdout
+
+
+def test_run_dataset_resolves_to_the_export_folder(tmp_path: Path) -> None:
+    """`--data RUN/dataset` finds what `selfalign export` wrote in RUN/dataset/export/."""
+    export = tmp_path / "run" / "dataset" / "export"
+    export.mkdir(parents=True)
+    (export / "sft.jsonl").write_text("")
+    (export / "pairs.jsonl").write_text("")
+    assert find_source(tmp_path / "run" / "dataset", "sft") == export / "sft.jsonl"
+    assert find_source(tmp_path / "run", "pairs") == export / "pairs.jsonl"
