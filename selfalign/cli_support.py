@@ -12,7 +12,6 @@ import functools
 import logging
 import signal
 import sys
-import time
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -320,12 +319,3 @@ def funnel_table(run: RunDir) -> Table:
 
 def show_stats(stats: StageStats) -> None:
     console.print(stats_table(stats))
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.start

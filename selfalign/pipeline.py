@@ -66,7 +66,7 @@ def generate_command(
     save_resolved(run, {"model": model_cfg, **cfg})
 
     # One model for the three model stages, loaded only if one of them has work to do.
-    shared = _SharedLLM(LazyLLM(model_cfg))
+    shared = LazyLLM(model_cfg)
     for title, func, section in (
         ("S→C: concepts", run_concepts, "concepts"),
         ("C→I: tasks", run_tasks, "tasks"),
@@ -75,7 +75,7 @@ def generate_command(
         console.rule(title)
         stats = func(run, model_cfg, cfg[section], progress=RichProgress(), force=force, llm=shared)
         show_stats(stats)
-    shared.lazy.llm = None  # free the model's memory before the sandbox runs
+    shared.llm = None  # free the model's memory before the sandbox runs
 
     console.rule("execute in the sandbox")
     show_stats(
@@ -90,13 +90,3 @@ def generate_command(
     result = run_export(run, cfg["export"], force=force)
     console.print(funnel_table(run))
     console.print(f"data set written to [bold]{result.paths.root}[/bold]")
-
-
-class _SharedLLM:
-    """An ``LLM`` that loads the real backend on its first ``generate`` call."""
-
-    def __init__(self, lazy: Any) -> None:
-        self.lazy = lazy
-
-    def generate(self, prompts: Any, params: Any) -> Any:
-        return self.lazy.get().generate(prompts, params)

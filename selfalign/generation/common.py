@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from selfalign.config import ConfigError
-from selfalign.llm.base import LLM, load_llm
+from selfalign.llm.base import LLM, Generation, Prompt, SamplingParams, load_llm
 from selfalign.llm.config import ModelConfig
 from selfalign.store import RunDir
 
@@ -61,6 +61,11 @@ class LazyLLM:
         if self.llm is None:
             self.llm = self.loader(self.cfg)
         return self.llm
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        """The ``LLM`` protocol: load on first use, then delegate, so one instance can be
+        shared by several stages without loading a model none of them needs."""
+        return self.get().generate(prompts, params)
 
 
 def model_key(cfg: ModelConfig) -> str:
