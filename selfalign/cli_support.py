@@ -253,7 +253,8 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        # soft_wrap: a command to copy from the message must not be broken over lines.
+        console.print(f"[red]configuration error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(

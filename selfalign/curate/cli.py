@@ -43,7 +43,7 @@ def rate_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from selfalign.generation.common import (
 )
 from selfalign.generation.config import ConceptsConfig
 from selfalign.generation.parse import parse_concepts
-from selfalign.generation.prompts import PromptBuilder, prompt_hash
+from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
 from selfalign.llm.base import LLM
 from selfalign.llm.config import ModelConfig
 from selfalign.records import Concepts, Seed, stable_id
@@ -55,23 +55,28 @@ def run_concepts(
                 result.rejections.append(
                     Rejection(id=input_id(row), reason=MALFORMED_INPUT, record=row, detail=str(exc))
                 )
-        prompts = [builder.concepts(s.id, s.code, s.language) for s in good]
+        starts = [cfg.answer_start(language=s.language) for s in good]
+        prompts = [
+            with_answer_start(builder.concepts(s.id, s.code, s.language), start)
+            for s, start in zip(good, starts, strict=True)
+        ]
         generations = engine.get().generate(prompts, params) if prompts else []
-        for seed, prompt, gens in zip(good, prompts, generations, strict=True):
+        for seed, start, prompt, gens in zip(good, starts, prompts, generations, strict=True):
             if not gens:
                 result.rejections.append(Rejection(id=seed.id, reason=NO_GENERATION))
                 continue
             gen = gens[0]
             result.metrics["generated_tokens"] += gen.completion_tokens
+            text = start + gen.text
             concepts = parse_concepts(
-                gen.text, max_concepts=cfg.max_concepts, truncated=gen.finish_reason == "length"
+                text, max_concepts=cfg.max_concepts, truncated=gen.finish_reason == "length"
             )
             if not concepts:
                 result.rejections.append(
                     Rejection(
                         id=seed.id,
                         reason=NO_CONCEPTS,
-                        record={"seed_id": seed.id, "raw_output": gen.text},
+                        record={"seed_id": seed.id, "raw_output": text},
                         detail=f"finish_reason={gen.finish_reason}",
                     )
                 )
@@ -84,7 +89,7 @@ def run_concepts(
                     seed_code=seed.code,
                     concepts=concepts,
                     language=seed.language,
-                    raw_output=gen.text,
+                    raw_output=text,
                 )
             )
         return result

@@ -11,6 +11,7 @@ from selfalign.llm.base import SamplingParams
 
 CATEGORIES = ("function", "class", "program")
 DIFFICULTIES = ("easy", "medium", "hard")
+PREFIX_FIELDS = ("category", "difficulty", "language")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -36,6 +37,14 @@ class _StageConfig:
         default=1.0, metadata=_help("Above 1 discourages repetition (1: off).")
     )
     num_fewshot: int = field(default=8, metadata=_help("Few-shot examples per request."))
+    answer_prefix: str = field(
+        default="",
+        metadata=_help(
+            "First words of every answer, written for the model (a prefill) and kept in "
+            "the parsed output. May use {category}, {difficulty} and {language}. Small "
+            "models follow a format far better when it is started for them."
+        ),
+    )
     batch_size: int = field(
         default=16,
         metadata=_help(
@@ -69,6 +78,17 @@ class _StageConfig:
             raise ValueError(f"repetition_penalty must be positive, got {self.repetition_penalty}")
         if self.limit < 0:
             raise ValueError(f"limit must be 0 (all) or more, got {self.limit}")
+        try:
+            self.answer_prefix.format_map({name: "" for name in PREFIX_FIELDS})
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"answer_prefix {self.answer_prefix!r} is not a valid template ({exc!r}); "
+                f"it may use {{{'}, {'.join(PREFIX_FIELDS)}}} and must double literal braces"
+            ) from None
+
+    def answer_start(self, **fields: str) -> str:
+        """``answer_prefix`` with its placeholders filled in."""
+        return self.answer_prefix.format_map({k: fields.get(k, "") for k in PREFIX_FIELDS})
 
     def sampling(self, n: int = 1, extra_stop: tuple[str, ...] = ()) -> SamplingParams:
         return SamplingParams(
@@ -153,7 +173,33 @@ class RespondConfig(_StageConfig):
         metadata=_help("Tasks per batch (times num_samples sequences go to the engine together)."),
     )
 
+    tests_prefill: bool = field(
+        default=False,
+        metadata=_help(
+            "Answer in two steps: the implementation (cut after its first code block), "
+            "then the tests, begun for the model as `### Tests`, a python fence and "
+            "`assert <function>(`. For small models that never write tests unasked."
+        ),
+    )
+    tests_max_tokens: int = field(
+        default=128, metadata=_help("Most tokens of the tests step (with tests_prefill).")
+    )
+    tests_max_asserts: int = field(
+        default=0,
+        metadata=_help(
+            "Keep only the first N statements of each answer's tests (0: all). A small "
+            "model's first assert is its best; later ones are mostly noise. Fewer "
+            "asserts make weaker tests: keep 0 for real models."
+        ),
+    )
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.tests_max_asserts < 0:
+            raise ValueError(
+                f"tests_max_asserts must be 0 (all) or more, got {self.tests_max_asserts}"
+            )
+        if self.tests_max_tokens < 1:
+            raise ValueError(f"tests_max_tokens must be at least 1, got {self.tests_max_tokens}")
         if self.num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {self.num_samples}")

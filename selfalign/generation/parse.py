@@ -8,6 +8,7 @@ because malformed answers are kept as attempts for the preference pairs.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ _TESTS_HEADING = re.compile(
     r"^[ \t]*(?:#{1,6}[ \t]*|\*\*)?(?:unit[ \t]+)?tests?(?:[ \t]+cases?)?[ \t]*(?:\*\*)?:?[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
-_PY_LANGS = {"", "python", "py", "python3", "py3"}
+PY_LANGS = frozenset({"", "python", "py", "python3", "py3"})
 _LIST_PREFIX = re.compile(r"^\s*(?:[-*•+]|\d+[.)]|\(\d+\))\s+")
 _LABEL = re.compile(
     r"^\s*(?:#{1,6}\s*)?(?:\*\*)?(?:key\s+)?concepts?(?:\*\*)?\s*[:：-]?\s*", re.IGNORECASE
@@ -50,8 +51,11 @@ def parse_concepts(
     if not text:
         return []
     lines = [ln for ln in text.splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].rstrip().endswith(":") and _LIST_PREFIX.match(lines[1]):
+        # "The key concepts are:" introducing a list is not itself a concept.
+        lines = lines[1:]
     listed = [ln for ln in lines if _LIST_PREFIX.match(ln)]
-    if len(listed) >= 2:
+    if len(listed) >= 2 or (listed and listed[0] is lines[0]):
         items = [_LIST_PREFIX.sub("", ln) for ln in listed]
     else:
         first = _LABEL.sub("", lines[0]) if _LABEL.match(lines[0]) and len(lines) > 0 else lines[0]
@@ -96,6 +100,19 @@ def _strip_code_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+_SOLUTION_START = re.compile(
+    r"^[ \t]*(?:(?:`{3,}|~{3,})[\w+#.-]*[ \t]*\n[ \t]*)?(?:async[ \t]+)?(?:def|class)[ \t]+\w",
+    re.MULTILINE,
+)
+_DANGLING_HEADING = re.compile(
+    r"(?:^|\n)[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?(?:for[ \t]+)?(?:example|examples|"
+    r"solution|implementation|code)(?:[ \t]+usage)?(?:\*\*)?[ \t]*:?[ \t]*$",
+    re.IGNORECASE,
+)
+
+_TRAILING_HEADING = re.compile(r"(?:^|\n)[ \t]*#{1,6}[ \t]+[^\n]*$")
+
+
 # -- C→I -------------------------------------------------------------------------
 
 
@@ -109,6 +126,14 @@ def parse_instruction(text: str) -> str:
     )
     if cut:
         text = text[: cut.start()]
+    # A model that solves its own task writes the code; the task ends before it.
+    code = _SOLUTION_START.search(text)
+    if code:
+        text = text[: code.start()]
+        text = _DANGLING_HEADING.sub("", text.rstrip())
+    # A heading with nothing under it ("### Output") is where the model stopped.
+    while (trail := _TRAILING_HEADING.search(text.rstrip())) is not None:
+        text = text.rstrip()[: trail.start()]
     return text.strip()
 
 
@@ -122,6 +147,8 @@ class CodeBlock:
     start: int
     """Character offset of the opening fence in the text."""
     closed: bool
+    end: int = -1
+    """Character offset just past the closing fence's line (the text's end if unclosed)."""
 
 
 @dataclass(frozen=True)
@@ -147,14 +174,44 @@ def code_blocks(text: str) -> list[CodeBlock]:
             if open_fence is None:
                 open_fence = (fence, lang, offset, offset + len(line))
             elif fence[0] == open_fence[0][0] and len(fence) >= len(open_fence[0]) and not lang:
-                blocks.append(
-                    CodeBlock(open_fence[1], text[open_fence[3] : offset], open_fence[2], True)
-                )
+                body = text[open_fence[3] : offset]
+                end = offset + len(line)
+                blocks.append(CodeBlock(open_fence[1], body, open_fence[2], True, end))
                 open_fence = None
         offset += len(line)
     if open_fence is not None:
-        blocks.append(CodeBlock(open_fence[1], text[open_fence[3] :], open_fence[2], False))
+        blocks.append(
+            CodeBlock(open_fence[1], text[open_fence[3] :], open_fence[2], False, len(text))
+        )
     return blocks
+
+
+def longest_valid_prefix(code: str) -> str:
+    """The longest run of leading lines of ``code`` that parses (empty if none does).
+
+    What is left of tests cut at the token limit: the complete statements."""
+    lines = code.splitlines()
+    for end in range(len(lines), 0, -1):
+        head = "\n".join(lines[:end])
+        try:
+            ast.parse(head)
+        except SyntaxError:
+            continue
+        return head
+    return ""
+
+
+def first_statements(code: str, count: int) -> str:
+    """The first ``count`` top-level statements of ``code`` (all of it if it does not
+    parse, or has no more)."""
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return code
+    if count <= 0 or len(body) <= count:
+        return code
+    end = body[count - 1].end_lineno or 0
+    return "\n".join(code.splitlines()[:end])
 
 
 def has_assert(code: str) -> bool:
@@ -181,7 +238,7 @@ def parse_answer(text: str, finish_reason: str = "stop") -> ParsedAnswer:
     """
     heading = _TESTS_HEADING.search(text)
     blocks = code_blocks(text)
-    python = [b for b in blocks if b.lang in _PY_LANGS]
+    python = [b for b in blocks if b.lang in PY_LANGS]
     if heading is not None:
         response = text[: heading.start()]
         solution_blocks = [b for b in python if b.start < heading.start()]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfalign.config import ConfigError
-from selfalign.llm.base import Message, Prompt
+from selfalign.llm.base import Message, Prompt, is_prefill
 
 STAGES = ("concepts", "tasks", "respond")
 TESTS_HEADING = "### Tests"
@@ -223,6 +223,23 @@ class PromptBuilder:
         shots = self.pick(record_id, prefer_category=category)
         turns = [(respond_query(e.instruction), e.answer) for e in shots]
         return self.render(turns, respond_query(instruction))
+
+
+def with_answer_start(prompt: Prompt, start: str) -> Prompt:
+    """``prompt`` with the first words of the answer already written (a prefill).
+
+    Chat prompts get (or extend) a final assistant message, which the backends
+    continue; completion text simply goes on. The generation is then the rest of
+    the answer, so a stage parses ``start + generation``.
+    """
+    if not start:
+        return prompt
+    if isinstance(prompt, str):
+        return prompt + start
+    if is_prefill(prompt):
+        last = prompt[-1]
+        return [*prompt[:-1], {"role": "assistant", "content": last["content"] + start}]
+    return [*prompt, {"role": "assistant", "content": start}]
 
 
 def _answer_marker(stage: str) -> str:

@@ -2,11 +2,13 @@
 
 Malformed answers are kept as attempts with a `parse_error` reason (the execution
 stage and the preference pairs use them) and counted as `parse_error_<reason>`.
+With `tests_prefill` an answer is written in two steps (see `tests_step`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from selfalign.generation.common import (
@@ -18,9 +20,10 @@ from selfalign.generation.common import (
     previous_stage_records,
 )
 from selfalign.generation.config import RespondConfig
-from selfalign.generation.parse import parse_answer
-from selfalign.generation.prompts import PromptBuilder, prompt_hash
-from selfalign.llm.base import LLM
+from selfalign.generation.parse import first_statements, parse_answer
+from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+from selfalign.generation.tests_step import CLOSING_FENCE, FENCE, Answer, write_tests
+from selfalign.llm.base import LLM, SamplingParams
 from selfalign.llm.config import ModelConfig
 from selfalign.records import Attempt, Task, stable_id
 from selfalign.runner import BatchResult, ProgressSink, run_stage
@@ -52,6 +55,23 @@ def run_respond(
     engine = LazyLLM(model_cfg, llm)
     model = model_key(model_cfg)
 
+    tests_params = (
+        SamplingParams(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.tests_max_tokens,
+            stop=tuple(dict.fromkeys([FENCE, *builder.stop])),
+            seed=cfg.seed,
+            repetition_penalty=cfg.repetition_penalty,
+        )
+        if cfg.tests_prefill
+        else None
+    )
+    if cfg.tests_prefill:
+        # Stop the first step where the implementation's code block closes: what a
+        # small model writes after it is rambling the tests step replaces.
+        params = replace(params, stop=(*params.stop, CLOSING_FENCE))
+
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         metrics: dict[str, float] = {"generated_tokens": 0, "parse_ok": 0}
         result = BatchResult(metrics=metrics)
@@ -63,21 +83,43 @@ def run_respond(
                 result.rejections.append(
                     Rejection(id=input_id(row), reason=MALFORMED_INPUT, record=row, detail=str(exc))
                 )
-        prompts = [builder.respond(t.id, t.instruction, t.category) for t in tasks]
+        starts = [
+            cfg.answer_start(category=t.category, difficulty=t.difficulty, language=t.language)
+            for t in tasks
+        ]
+        prompts = [
+            with_answer_start(builder.respond(t.id, t.instruction, t.category), start)
+            for t, start in zip(tasks, starts, strict=True)
+        ]
         generations = engine.get().generate(prompts, params) if prompts else []
-        for task, prompt, gens in zip(tasks, prompts, generations, strict=True):
-            if not gens:
+        answers = [
+            [Answer(start + g.text, g.finish_reason, g.completion_tokens, len(start)) for g in gens]
+            for start, gens in zip(starts, generations, strict=True)
+        ]
+        if tests_params is not None:
+            metrics["tests_step"] = write_tests(engine.get(), prompts, answers, tests_params)
+        for task, prompt, task_answers in zip(tasks, prompts, answers, strict=True):
+            if not task_answers:
                 result.rejections.append(Rejection(id=task.id, reason=NO_GENERATION))
                 continue
             phash = prompt_hash(prompt)
-            for index, gen in enumerate(gens):
-                metrics["generated_tokens"] += gen.completion_tokens
-                parsed = parse_answer(gen.text, gen.finish_reason)
+            for index, answer in enumerate(task_answers):
+                metrics["generated_tokens"] += answer.tokens
+                parsed = parse_answer(answer.text, answer.finish_reason)
+                if cfg.tests_max_asserts and parsed.tests:
+                    parsed = replace(
+                        parsed, tests=first_statements(parsed.tests, cfg.tests_max_asserts)
+                    )
                 key = f"parse_error_{parsed.parse_error}" if parsed.parse_error else "parse_ok"
                 metrics[key] = metrics.get(key, 0) + 1
+                id_parts: tuple[Any, ...] = (task.id, model, phash, params, index)
+                if tests_params is not None:
+                    id_parts += (tests_params,)
+                if cfg.tests_max_asserts:
+                    id_parts += (cfg.tests_max_asserts,)
                 result.outputs.append(
                     Attempt(
-                        id=stable_id("attempt", task.id, model, phash, params, index),
+                        id=stable_id("attempt", *id_parts),
                         parent_id=task.id,
                         task_id=task.id,
                         seed_id=task.seed_id,
@@ -87,8 +129,8 @@ def run_respond(
                         solution=parsed.solution,
                         tests=parsed.tests,
                         parse_error=parsed.parse_error,
-                        finish_reason=gen.finish_reason,
-                        raw_output=gen.text,
+                        finish_reason=answer.finish_reason,
+                        raw_output=answer.text,
                     )
                 )
         return result

@@ -15,7 +15,12 @@ from selfalign.generation.common import (
 )
 from selfalign.generation.config import TasksConfig
 from selfalign.generation.parse import parse_instruction
-from selfalign.generation.prompts import PromptBuilder, prompt_hash, request_rng
+from selfalign.generation.prompts import (
+    PromptBuilder,
+    prompt_hash,
+    request_rng,
+    with_answer_start,
+)
 from selfalign.llm.base import LLM
 from selfalign.llm.config import ModelConfig
 from selfalign.records import Concepts, Task, stable_id
@@ -68,26 +73,33 @@ def run_tasks(
                 )
                 continue
             good.append((record, *sample_spec(cfg, record.id)))
+        starts = [
+            cfg.answer_start(category=category, difficulty=difficulty, language=cfg.language)
+            for _, category, difficulty in good
+        ]
         prompts = [
-            builder.tasks(c.id, c.concepts, category, difficulty, cfg.language)
-            for c, category, difficulty in good
+            with_answer_start(
+                builder.tasks(c.id, c.concepts, category, difficulty, cfg.language), start
+            )
+            for (c, category, difficulty), start in zip(good, starts, strict=True)
         ]
         generations = engine.get().generate(prompts, params) if prompts else []
-        for (record, category, difficulty), prompt, gens in zip(
-            good, prompts, generations, strict=True
+        for (record, category, difficulty), start, prompt, gens in zip(
+            good, starts, prompts, generations, strict=True
         ):
             if not gens:
                 result.rejections.append(Rejection(id=record.id, reason=NO_GENERATION))
                 continue
             gen = gens[0]
             result.metrics["generated_tokens"] += gen.completion_tokens
-            instruction = parse_instruction(gen.text)
+            text = start + gen.text
+            instruction = parse_instruction(text)
             if len(instruction) < cfg.min_instruction_chars:
                 result.rejections.append(
                     Rejection(
                         id=record.id,
                         reason=EMPTY_INSTRUCTION if not instruction else SHORT_INSTRUCTION,
-                        record={"concepts_id": record.id, "raw_output": gen.text},
+                        record={"concepts_id": record.id, "raw_output": text},
                         detail=f"finish_reason={gen.finish_reason}",
                     )
                 )
@@ -104,7 +116,7 @@ def run_tasks(
                     difficulty=difficulty,
                     language=cfg.language,
                     instruction=instruction,
-                    raw_output=gen.text,
+                    raw_output=text,
                 )
             )
         return result

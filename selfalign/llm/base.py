@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from selfalign.llm.config import ModelConfig
@@ -14,7 +14,10 @@ logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
 Prompt = str | list[Message]
-"""Completion text (completion mode) or a list of chat messages (chat mode)."""
+"""Completion text (completion mode) or a list of chat messages (chat mode).
+
+A chat prompt whose last message is the assistant's is a *prefill*: the backend
+continues that message instead of opening a new assistant turn."""
 
 FINISH_REASONS = ("stop", "length")
 
@@ -86,6 +89,24 @@ class StopTrimmer:
         if cut < 0:
             return text, False
         return text[:cut], True
+
+
+def is_prefill(messages: Sequence[Message]) -> bool:
+    """Whether a chat prompt ends with a partial assistant message to continue."""
+    return bool(messages) and messages[-1].get("role") == "assistant"
+
+
+def chat_template_text(tokenizer: Any, messages: list[Message]) -> str:
+    """A chat prompt as the model's template renders it, ready for generation.
+
+    A final assistant message is continued (no end-of-turn token after it), so a
+    stage can put the first words of the answer in the model's mouth.
+    """
+    if is_prefill(messages):
+        return tokenizer.apply_chat_template(
+            messages, add_generation_prompt=False, continue_final_message=True, tokenize=False
+        )
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def _load_transformers(cfg: ModelConfig) -> LLM:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from selfalign.llm.base import Generation, Prompt, SamplingParams
+from selfalign.llm.base import Generation, Prompt, SamplingParams, is_prefill
 
 if TYPE_CHECKING:
     from selfalign.llm.config import ModelConfig
@@ -106,6 +106,11 @@ class OpenAILLM:
             path, body["prompt"] = "/completions", prompt
         else:
             path, body["messages"] = "/chat/completions", prompt
+            if is_prefill(prompt):
+                # vLLM's and SGLang's extension for continuing the assistant's message;
+                # a server without it answers as a new turn, which the parsers survive.
+                body["continue_final_message"] = True
+                body["add_generation_prompt"] = False
         data = self._post(path, body)
         choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
         if not choices:

@@ -11,7 +11,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from selfalign.llm.base import Generation, Prompt, SamplingParams, StopTrimmer
+from selfalign.llm.base import (
+    Generation,
+    Prompt,
+    SamplingParams,
+    StopTrimmer,
+    chat_template_text,
+)
 from selfalign.llm.embedded import resolve_model
 
 if TYPE_CHECKING:
@@ -76,9 +82,7 @@ class TransformersLLM:
         """Token ids of one prompt: chat messages through the chat template, text as is."""
         if isinstance(prompt, str):
             return list(self.tokenizer(prompt, add_special_tokens=True)["input_ids"])
-        text = self.tokenizer.apply_chat_template(
-            prompt, add_generation_prompt=True, tokenize=False
-        )
+        text = chat_template_text(self.tokenizer, prompt)
         # The template already holds the special tokens it wants.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 

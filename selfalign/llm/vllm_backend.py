@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from selfalign.llm.base import Generation, Prompt, SamplingParams
+from selfalign.llm.base import Generation, Prompt, SamplingParams, chat_template_text
 from selfalign.llm.embedded import resolve_model
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ class VllmLLM:
         """
         if isinstance(prompt, str):
             return prompt
-        text = self.tokenizer.apply_chat_template(
-            prompt, add_generation_prompt=True, tokenize=False
-        )
+        text = chat_template_text(self.tokenizer, prompt)
         return {"prompt_token_ids": list(self.tokenizer(text, add_special_tokens=False).input_ids)}
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:

@@ -66,3 +66,12 @@ def test_unreachable_server_fails_with_a_hint():
     llm = OpenAILLM("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.01, timeout_s=2)
     with pytest.raises(OpenAIError, match="--base-url"):
         llm.generate(["x"], SamplingParams(max_tokens=2))
+
+
+def test_a_prefilled_chat_continues_the_assistant_message(server, real_llm):
+    prompt = [*CHAT, {"role": "assistant", "content": "```python\ndef add(a, b):\n"}]
+    remote = client(server).generate([prompt], GREEDY)
+    local = real_llm.generate([prompt], GREEDY)
+    assert remote[0][0].text == local[0][0].text
+    # Continued, not answered afresh: the opening of the answer is not repeated.
+    assert remote[0][0].text.strip() and "def add(a, b)" not in remote[0][0].text
