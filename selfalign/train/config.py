@@ -54,13 +54,14 @@ PRESETS: dict[str, dict[str, Preset]] = {
             gradient_checkpointing=True,
             save_steps=200,
         ),
-        # A visible change in about three minutes of a 135M model on 2 CPU cores: a step
-        # of 2 x ~250 tokens costs several seconds there (forward, backward, AdamW).
+        # Three passes over the demo's few examples (a handful from a 135M model): a step
+        # of 2 x ~250 tokens costs several seconds on 2 CPU cores (forward, backward,
+        # AdamW). A fixed step count would train 2 examples for 10 epochs each.
         "demo": Preset(
             optimizer="adamw_torch",
             learning_rate=5e-5,
-            epochs=1.0,
-            max_steps=20,
+            epochs=3.0,
+            max_steps=-1,
             per_device_batch_size=2,
             effective_batch_size=2,
             warmup_ratio=0.05,
