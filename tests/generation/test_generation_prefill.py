@@ -44,6 +44,12 @@ def answer_so_far(prompt: Prompt) -> str:
     return prompt[-1]["content"] if prompt[-1]["role"] == "assistant" else ""
 
 
+def two_step(prompts_dir: str, **options) -> RespondConfig:
+    """A zero-shot two-step respond configuration; ``options`` override."""
+    base = {"num_fewshot": 0, "num_samples": 1, "tests_prefill": True, "tests_max_tokens": 40}
+    return RespondConfig(prompts_dir=prompts_dir, **{**base, **options})
+
+
 def one_task(run_dir, stage_writer, instruction: str) -> None:
     task = Task(id="task-0", parent_id="c0", seed_id="s0", instruction=instruction)
     stage_writer(run_dir, "tasks", [task.to_dict()])
@@ -136,13 +142,7 @@ def two_step_reply(
 def test_tests_prefill_writes_the_tests_in_a_second_step(run_dir, stage_writer, prompts_dir):
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(two_step_reply("2) == 4\nassert double(-1) == -2\n"))
-    cfg = RespondConfig(
-        prompts_dir=prompts_dir,
-        num_fewshot=0,
-        num_samples=2,
-        tests_prefill=True,
-        tests_max_tokens=40,
-    )
+    cfg = two_step(prompts_dir, num_samples=2)
     stats = run_respond(run_dir, CHAT, cfg, llm=llm)
     assert len(llm.calls) == 2 and len(llm.calls[1][0]) == 2  # both samples, one batch
     assert stats.metrics["tests_step"] == 2 and stats.metrics["parse_ok"] == 2
@@ -160,13 +160,7 @@ def test_tests_cut_by_the_token_limit_keep_their_complete_statements(
 ):
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(two_step_reply("2) == 4\nassert double(3) == [6,\n 7,", "length"))
-    cfg = RespondConfig(
-        prompts_dir=prompts_dir,
-        num_fewshot=0,
-        num_samples=1,
-        tests_prefill=True,
-        tests_max_tokens=40,
-    )
+    cfg = two_step(prompts_dir)
     run_respond(run_dir, CHAT, cfg, llm=llm)
     (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert a.tests == "assert double(2) == 4" and a.parse_error is None
@@ -185,14 +179,7 @@ def test_tests_max_asserts_keeps_the_first_statements(run_dir, stage_writer, pro
     )
     kept = {}
     for n in (0, 1, 2):
-        cfg = RespondConfig(
-            prompts_dir=prompts_dir,
-            num_fewshot=0,
-            num_samples=1,
-            tests_prefill=True,
-            tests_max_tokens=40,
-            tests_max_asserts=n,
-        )
+        cfg = two_step(prompts_dir, tests_max_asserts=n)
         run_respond(run_dir, CHAT, cfg, llm=llm, force=True)
         (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
         kept[n] = (a.id, a.tests)
@@ -216,13 +203,7 @@ def test_completion_mode_continues_the_text_without_repeating_the_prefix(
         return Generation("1) == 2\n", "stop", 5)
 
     llm = ScriptedLLM(reply)
-    cfg = RespondConfig(
-        prompts_dir=prompts_dir,
-        num_fewshot=0,
-        num_samples=1,
-        answer_prefix="```python\n",
-        tests_prefill=True,
-    )
+    cfg = two_step(prompts_dir, answer_prefix="```python\n")
     run_respond(run_dir, COMPLETION, cfg, llm=llm)
     (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert a.solution == "def double(x):\n    return 2 * x"
@@ -233,7 +214,7 @@ def test_completion_mode_continues_the_text_without_repeating_the_prefix(
 def test_answers_without_an_implementation_skip_the_tests_step(run_dir, stage_writer, prompts_dir):
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(lambda p, s: Generation("I cannot help with that.", "stop", 6))
-    cfg = RespondConfig(prompts_dir=prompts_dir, num_fewshot=0, num_samples=2, tests_prefill=True)
+    cfg = two_step(prompts_dir, num_samples=2)
     stats = run_respond(run_dir, CHAT, cfg, llm=llm)
     assert len(llm.calls) == 1 and stats.metrics["tests_step"] == 0
     assert stats.metrics["parse_error_no_code_block"] == 2
@@ -283,14 +264,8 @@ def test_real_model_two_step_answers_test_the_function_they_define(
         )
     ]
     stage_writer(run_dir, "tasks", tasks)
-    cfg = RespondConfig(
-        prompts_dir=prompts_dir,
-        num_fewshot=0,
-        num_samples=2,
-        max_tokens=96,
-        answer_prefix="```python\n",
-        tests_prefill=True,
-        tests_max_tokens=32,
+    cfg = two_step(
+        prompts_dir, num_samples=2, max_tokens=96, answer_prefix="```python\n", tests_max_tokens=32
     )
     stats = run_respond(run_dir, ModelConfig(device="cpu"), cfg, llm=real_llm)
     attempts = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
