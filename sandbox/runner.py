@@ -19,6 +19,14 @@ user and deletes every file it left; the runner then checks that nothing
 survived. When it cannot prove that, the verdict carries "dirty": true and the
 host replaces the whole sandbox before the next job.
 
+Time bound: everything the runner does after a job ended or was killed (killing
+what is left, waiting for the janitor and the child, deleting files) shares one
+budget, --cleanup-s, counted from the moment the job loop stops. What cannot be
+done within it is not waited for: the verdict says "dirty". The host's watchdog
+waits the job's limit plus that budget plus a margin before it declares the
+runner stuck (WATCHDOG_GRACE_S in selfalign/sandbox/_pool.py), so a healthy runner
+busy with a fork bomb always answers before it is given up on.
+
 Pass rule: a program passes only when its code ran to the end (the child reports
 completion on a private pipe after the code returns) and the process exited 0.
 ``sys.exit(0)`` / ``os._exit(0)`` before the end is a ``fail``.
@@ -65,6 +73,7 @@ def _preload() -> None:
 class Limits:
     def __init__(self, ns: argparse.Namespace) -> None:
         self.timeout_s: float = ns.timeout
+        self.cleanup_s: float = ns.cleanup_s
         self.memory_bytes: int = ns.memory_mb * 1024 * 1024
         self.output_limit: int = ns.output_limit
         self.tail_bytes: int = ns.tail_bytes
@@ -225,13 +234,14 @@ def _quick_clean(lim: Limits) -> bool:
     return True
 
 
-def _janitor(lim: Limits, wake_r: int) -> bool:
+def _janitor(lim: Limits, wake_r: int, deadline: float) -> bool:
     """Kill every process of the job's user and delete its files.
 
     Runs in a forked process as the job's user: kill(-1) then reaches exactly the
     job's processes (and is a single atomic sweep, so a fork bomb cannot outrun
     it), and the user owns every file it must delete, so the runner needs neither
-    CAP_KILL nor CAP_DAC_OVERRIDE. Returns False when it could not finish.
+    CAP_KILL nor CAP_DAC_OVERRIDE. Returns False when it could not finish by
+    ``deadline`` (a time.monotonic() value).
     """
     if lim.uid is None:
         # Same-uid mode (unprivileged bubblewrap): we cannot change user, so kill
@@ -261,7 +271,7 @@ def _janitor(lim: Limits, wake_r: int) -> bool:
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(1)
-    status = _wait_pid(pid, wake_r, 10.0)
+    status = _wait_pid(pid, wake_r, max(0.0, deadline - time.monotonic()))
     if status is None:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -269,17 +279,17 @@ def _janitor(lim: Limits, wake_r: int) -> bool:
     return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
-def _sweep(lim: Limits, wake_r: int, budget_s: float = 3.0) -> tuple[bool, list[int]]:
-    """Kill the job's processes until none is left (or the budget is spent).
+def _sweep(lim: Limits, wake_r: int, deadline: float) -> tuple[bool, list[int]]:
+    """Kill the job's processes until none is left (or ``deadline`` has passed).
 
     Processes hit by SIGKILL take a moment to finish exiting (hundreds of them after
     a fork bomb), so the sweep repeats the janitor and re-checks until /proc shows
-    no live process of the job.
+    no live process of the job. Each janitor gets only what is left of the same
+    deadline, so the whole sweep ends by it.
     """
-    deadline = time.monotonic() + budget_s
     ok = True
     while True:
-        ok = _janitor(lim, wake_r) and ok
+        ok = _janitor(lim, wake_r, deadline) and ok
         for _ in range(20):
             _reap()
             left = _survivors(lim)
@@ -516,14 +526,16 @@ def run_job(job: dict, lim: Limits, wake: tuple[int, int]) -> dict:
     duration = time.monotonic() - t0
 
     # Anything of the job still alive (background children, or the child itself
-    # after a timeout) dies here; the files go too.
+    # after a timeout) dies here; the files go too. All of it shares one budget
+    # (see "Time bound" above): the host gives up on us soon after it.
+    cleanup_deadline = time.monotonic() + lim.cleanup_s
     survivors: list[int] = []
     if killed_for is not None or wstatus is None or _survivors(lim):
-        clean_ok, survivors = _sweep(lim, wake_r)
+        clean_ok, survivors = _sweep(lim, wake_r, cleanup_deadline)
     else:
-        clean_ok = _quick_clean(lim) or _janitor(lim, wake_r)
+        clean_ok = _quick_clean(lim) or _janitor(lim, wake_r, cleanup_deadline)
     if wstatus is None:
-        wstatus = _wait_pid(pid, wake_r, 5.0)
+        wstatus = _wait_pid(pid, wake_r, max(0.0, cleanup_deadline - time.monotonic()))
     # Every writer is dead now; read what is left without waiting for EOF.
     for key in list(sel.get_map().values()):
         if key.data is None:
@@ -647,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--same-uid", action="store_true",
                    help="run programs as the runner's own user (unprivileged bubblewrap)")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--cleanup-s", type=float, default=5.0,
+                   help="seconds the clean-up after a job may take before the verdict "
+                        "(the host's watchdog allows this plus a margin)")
     p.add_argument("--memory-mb", type=int, default=1024)
     p.add_argument("--output-limit", type=int, default=1 << 20)
     p.add_argument("--tail-bytes", type=int, default=4096)
@@ -676,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = sys.stdout
     # Start from a clean slate in case the sandbox was reused.
-    _janitor(lim, wake_r)
+    _janitor(lim, wake_r, time.monotonic() + lim.cleanup_s)
     out.write(json.dumps({"ready": True, "pid": os.getpid(),
                           "python": sys.version.split()[0]}) + "\n")
     out.flush()

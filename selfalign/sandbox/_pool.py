@@ -30,13 +30,19 @@ from typing import IO, Any
 
 from .config import SandboxConfig
 from .errors import SandboxUnavailable
+from .flags import CLEANUP_BUDGET_S
 from .verdict import STATUSES, ExecResult, Program
 
 log = logging.getLogger(__name__)
 
 # Extra seconds the host waits beyond the program's own limit before it declares
-# the runner stuck (the runner needs a moment to kill, sweep and report).
-WATCHDOG_GRACE_S = 10.0
+# the runner stuck. The runner bounds its clean-up after a job by CLEANUP_BUDGET_S
+# (it reports "dirty" rather than overrun it); the margin covers the rest: noticing
+# the limit, the final checks, the way back through `docker attach`, and our own
+# scheduling on a loaded machine. The grace must stay above the budget, or a
+# healthy runner still killing a fork bomb is replaced (and its job retried).
+WATCHDOG_MARGIN_S = 5.0
+WATCHDOG_GRACE_S = CLEANUP_BUDGET_S + WATCHDOG_MARGIN_S
 MAX_CONSECUTIVE_START_FAILURES = 3
 
 
@@ -335,7 +341,8 @@ class ProcessPool(ABC):
                     f"sandbox did not report ready within {self.config.start_timeout_s:g}s"
                 )
                 w.dead = True
-            elif w.inflight and now > w.deadline:
+            elif w.inflight and now > w.deadline and b"\n" not in w.buf:
+                # (A complete line already read is an answer: then we were late.)
                 log.warning("sandbox %s stopped answering; replacing it", w.name)
                 w.dead = True
             while not w.dead and b"\n" in w.buf and not w.ready:

@@ -13,8 +13,9 @@ Backend = Literal["docker", "bwrap"]
 class SandboxConfig:
     """Limits and resources of one sandbox pool.
 
-    Every limit applies per program (per job), except ``memory_mb``, ``pids_limit``
-    and ``cpus``, which also cap each container as a whole.
+    Every limit applies per program (per job), except ``memory_mb`` and
+    ``pids_limit``, which also cap each container as a whole, and ``cpus``, which
+    weighs each container against the others.
     """
 
     backend: Backend = field(
@@ -59,7 +60,11 @@ class SandboxConfig:
     )
     cpus: float = field(
         default=1.0,
-        metadata={"help": "CPU share of each container (docker --cpus)."},
+        metadata={
+            "help": "CPU weight of each container, in CPUs (docker --cpu-shares 1024 x cpus): "
+            "busy containers share the CPUs in this proportion. Not a hard cap: a CPU "
+            "quota lets a fork bomb starve the runner (docs/sandbox.md)."
+        },
     )
     tmpfs_mb: int = field(
         default=64,

@@ -8,6 +8,15 @@ LABEL = "selfalign.sandbox"
 RUNNER_PATH = "/opt/selfalign/runner.py"
 WORK_DIR = "/work"
 CONTAINER_HEADROOM_MB = 256
+# Seconds the runner may spend after a job (killing what is left, waiting for its
+# janitor, deleting files) before it must write the verdict; it reports "dirty"
+# rather than overrun it. The host's watchdog grace is built on it (_pool.py).
+CLEANUP_BUDGET_S = 5.0
+
+
+def cpu_shares(cpus: float) -> int:
+    """docker --cpu-shares for a weight of ``cpus`` CPUs (1024 = one CPU; docker allows >= 2)."""
+    return max(2, round(1024 * cpus))
 
 
 def runner_args(config: SandboxConfig, prog_uid: int | None, sched: str = "idle") -> list[str]:
@@ -15,6 +24,8 @@ def runner_args(config: SandboxConfig, prog_uid: int | None, sched: str = "idle"
     args = [
         "--timeout",
         f"{config.timeout_s:g}",
+        "--cleanup-s",
+        f"{CLEANUP_BUDGET_S:g}",
         "--memory-mb",
         str(config.memory_mb),
         "--output-limit",
@@ -98,9 +109,15 @@ def docker_run_args(
         # Fork bombs stop at the container's process limit.
         "--pids-limit",
         str(config.pids_limit),
-        # A CPU-bound program slows only its own share.
-        "--cpus",
-        f"{config.cpus:g}",
+        # CPU time is shared by weight, never capped by a CFS quota (--cpus): once a
+        # fork bomb's ~240 runnable processes had used up the quota, the kernel left
+        # the runner runnable but unscheduled (Linux 6.18: no CPU at all for 145 s;
+        # lifting the quota freed it at once), so it could neither time the job out
+        # nor even die on `docker rm -f`, and the host replaced a healthy sandbox.
+        # A weight still shares the CPUs fairly among busy containers, and
+        # RLIMIT_CPU and the wall-clock limit bound what one program takes.
+        "--cpu-shares",
+        str(cpu_shares(config.cpus)),
         # Drop every capability, then add back only what the runner itself uses:
         "--cap-drop",
         "ALL",

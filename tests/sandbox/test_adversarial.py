@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from selfalign.sandbox import ExecResult, ProcessPool, Program, SandboxConfig, open_pool
+from selfalign.sandbox._pool import WATCHDOG_GRACE_S
 from selfalign.sandbox.humaneval import canonical_programs
 
 from .conftest import wait_no_containers
@@ -245,4 +246,21 @@ def test_runner_replaced_when_it_dies_job_retried(adv_pool: ProcessPool) -> None
     r = list(adv_pool.run([Program("slow", "import time\ntime.sleep(1.5)\n")]))[0]
     assert r.status == "pass" and r.attempts == 2, r
     assert adv_pool.stats["replaced"] == replaced + 1
+    assert attack(adv_pool, "pass\n").status == "pass"
+
+
+def test_runner_replaced_when_it_hangs_job_retried(adv_pool: ProcessPool) -> None:
+    """Freeze the container mid-job: after timeout + WATCHDOG_GRACE_S without an
+    answer the host replaces it, and the job is retried once on a fresh one."""
+    import threading
+
+    name = adv_pool._workers[0].name  # noqa: SLF001 - the test needs the container
+    threading.Timer(0.7, lambda: subprocess.run(["docker", "pause", name],
+                                                capture_output=True)).start()
+    replaced = adv_pool.stats["replaced"]
+    t0 = time.monotonic()
+    r = list(adv_pool.run([Program("frozen", "import time\ntime.sleep(1.5)\n")]))[0]
+    assert r.status == "pass" and r.attempts == 2, r
+    assert adv_pool.stats["replaced"] == replaced + 1
+    assert time.monotonic() - t0 >= adv_pool.config.timeout_s + WATCHDOG_GRACE_S
     assert attack(adv_pool, "pass\n").status == "pass"

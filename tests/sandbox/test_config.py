@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from selfalign.sandbox import ExecResult, Program, SandboxConfig
+from selfalign.sandbox._pool import WATCHDOG_GRACE_S
 from selfalign.sandbox.bwrap_pool import bwrap_argv
-from selfalign.sandbox.flags import docker_run_args
+from selfalign.sandbox.flags import CLEANUP_BUDGET_S, docker_run_args, runner_args
 from selfalign.sandbox.image import image_tag, sandbox_hash
 
 
@@ -51,7 +52,7 @@ def test_docker_flags_state_every_isolation() -> None:
                            owner_pid=1, runtime=None)
     joined = " ".join(argv)
     for flag in ["--network none", "--read-only", "--memory 768m", "--memory-swap 768m",
-                 "--pids-limit 64", "--cpus 0.5", "--cap-drop ALL",
+                 "--pids-limit 64", "--cpu-shares 512", "--cap-drop ALL",
                  "--security-opt no-new-privileges", "--label selfalign.sandbox=1",
                  "--rm", "size=32m", "--uid 123456"]:
         assert flag in joined, flag
@@ -59,9 +60,20 @@ def test_docker_flags_state_every_isolation() -> None:
     assert sorted(caps) == ["SETGID", "SETUID"]
     assert "-v" not in argv and "--volume" not in argv and "--mount" not in argv
     assert "--privileged" not in argv
+    # A CPU quota let a fork bomb starve the runner for minutes (flags.py): never again.
+    assert "--cpus" not in argv and "--cpu-quota" not in argv
     with_runsc = docker_run_args(cfg, image="img:1", name="n", prog_uid=1, pool_id="p",
                                  owner_pid=1, runtime="runsc")
     assert "--runtime" in with_runsc
+
+
+def test_watchdog_outlasts_the_runner_cleanup_budget() -> None:
+    """The host gives up on a runner only well after the runner's own clean-up budget
+    is spent, so a healthy runner still cleaning up a fork bomb is never replaced."""
+    for prog_uid in (123456, None):  # docker and unprivileged bwrap
+        args = runner_args(SandboxConfig(), prog_uid)
+        assert float(args[args.index("--cleanup-s") + 1]) == CLEANUP_BUDGET_S
+    assert WATCHDOG_GRACE_S >= CLEANUP_BUDGET_S + 3
 
 
 def test_bwrap_flags() -> None:
