@@ -113,3 +113,19 @@ def test_generated_cli_options_override_the_file(tmp_path: Path) -> None:
     help_text = runner.invoke(command, ["--help"]).output
     assert "Records per batch." in help_text and "[default: 8]" in help_text
     assert "--weights" not in help_text  # tables are set in the TOML file only
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.toml")))
+def test_shipped_configs_are_valid(path: Path) -> None:
+    # A typo in configs/demo.toml would otherwise surface minutes into `make demo`.
+    from selfalign.sections import check_known_sections, section_class
+
+    values = load_toml(path)
+    check_known_sections(values)
+    checked = 0
+    for name, section in values.items():
+        cls = section_class(name)
+        if cls is not None:
+            build(cls, name, section)
+            checked += 1
+    assert checked >= 4
