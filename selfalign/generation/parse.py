@@ -78,7 +78,8 @@ def parse_concepts(
 
 
 def _clean_concept(item: str) -> str:
-    item = re.sub(r"\*\*|__", "", item)
+    # Markdown bold goes; `**kwargs` in a code span and dunder names stay.
+    item = re.sub(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", r"\1", item)
     # "Concept: explanation" and "concept - explanation" keep the concept only.
     item = re.split(r":\s|\s[-–—]\s", item, maxsplit=1)[0]
     item = item.strip().strip(".").strip()
@@ -202,13 +203,19 @@ def longest_valid_prefix(code: str) -> str:
 
 
 def first_statements(code: str, count: int) -> str:
-    """The first ``count`` top-level statements of ``code`` (all of it if it does not
-    parse, or has no more)."""
+    """The first ``count`` top-level statements of ``code`` (all of it if it has no
+    more). Code that does not parse yields them from its longest parsable prefix, or
+    comes back whole when not even the first statement parses."""
+    if count <= 0:
+        return code
     try:
         body = ast.parse(code).body
     except SyntaxError:
-        return code
-    if count <= 0 or len(body) <= count:
+        head = longest_valid_prefix(code)
+        if not head.strip():
+            return code
+        code, body = head, ast.parse(head).body
+    if len(body) <= count:
         return code
     end = body[count - 1].end_lineno or 0
     return "\n".join(code.splitlines()[:end])

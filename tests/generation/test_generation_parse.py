@@ -26,7 +26,8 @@ def load(name: str) -> list[dict]:
     return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line]
 
 
-REAL_ANSWERS = load("real_outputs_respond.jsonl")
+# Two-step answers (tests_prefill) of the demo configuration are in the corpus too.
+REAL_ANSWERS = load("real_outputs_respond.jsonl") + load("real_outputs_two_step.jsonl")
 
 
 @pytest.mark.parametrize("case", REAL_ANSWERS, ids=lambda c: c["name"])
@@ -150,3 +151,13 @@ def test_real_model_concept_lists_parse_as_labelled(case):
     got = parse_concepts(case["text"], truncated=case["finish_reason"] == "length")
     assert got == case["expected"]
     assert len(got) < len(case["text"].split(","))
+
+
+REAL_PREFILLED_CONCEPTS = load("real_outputs_concepts_prefilled.jsonl")
+
+
+@pytest.mark.parametrize("case", REAL_PREFILLED_CONCEPTS, ids=lambda c: c["name"])
+def test_real_prefilled_concept_lists_parse_as_labelled(case):
+    """Lists after "The key programming concepts of this snippet are:" (configs/demo.toml)."""
+    got = parse_concepts(case["text"], truncated=case["finish_reason"] == "length")
+    assert got == case["expected"]
