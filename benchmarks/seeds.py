@@ -42,8 +42,8 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def stage_table(source: str, limit: int) -> tuple[Table, list[str]]:
-    cfg = SeedsConfig(source=source, limit=limit)
+def stage_table(source: str, limit: int, batch_size: int) -> tuple[Table, list[str]]:
+    cfg = SeedsConfig(source=source, limit=limit, batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix="selfalign-bench-") as tmp:
         run = RunDir(tmp)
         started, cpu_started = time.perf_counter(), _cpu()
@@ -157,9 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="stdlib")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=SeedsConfig().batch_size,
+        help="source files per stage batch (each batch is one pyright round)",
+    )
     args = parser.parse_args()
     console = Console()
-    table, texts = stage_table(args.source, args.limit)
+    table, texts = stage_table(args.source, args.limit, args.batch_size)
     console.print(table)
     console.print(minhash_table(texts))
 

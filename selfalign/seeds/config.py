@@ -148,8 +148,11 @@ class SeedsConfig:
     dedup_workers: int = field(
         default=1, metadata={"help": "Worker processes computing MinHash signatures."}
     )
+    # Each batch starts its own pyright processes (Node and typeshed load again):
+    # on the stdlib, 256 files per batch made the stage 1.85x pyright alone, 1024
+    # 1.33x (benchmarks/seeds.py). A kill still loses at most one batch.
     batch_size: int = field(
-        default=256,
+        default=1024,
         metadata={"help": "Source files per batch (one output shard and one pyright round)."},
     )
     limit: int = field(
