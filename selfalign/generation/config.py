@@ -83,7 +83,8 @@ class _StageConfig:
         except (KeyError, ValueError, IndexError) as exc:
             raise ValueError(
                 f"answer_prefix {self.answer_prefix!r} is not a valid template ({exc!r}); "
-                f"it may use {{{'}, {'.join(PREFIX_FIELDS)}}} and must double literal braces"
+                f"it may use {', '.join('{' + name + '}' for name in PREFIX_FIELDS)} "
+                "and must double literal braces"
             ) from None
 
     def answer_start(self, **fields: str) -> str:

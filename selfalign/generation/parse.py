@@ -101,6 +101,8 @@ def _strip_code_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+# -- C→I -------------------------------------------------------------------------
+
 _SOLUTION_START = re.compile(
     r"^[ \t]*(?:(?:`{3,}|~{3,})[\w+#.-]*[ \t]*\n[ \t]*)?(?:async[ \t]+)?(?:def|class)[ \t]+\w",
     re.MULTILINE,
@@ -112,9 +114,6 @@ _DANGLING_HEADING = re.compile(
 )
 
 _TRAILING_HEADING = re.compile(r"(?:^|\n)[ \t]*#{1,6}[ \t]+[^\n]*$")
-
-
-# -- C→I -------------------------------------------------------------------------
 
 
 def parse_instruction(text: str) -> str:
@@ -148,7 +147,7 @@ class CodeBlock:
     start: int
     """Character offset of the opening fence in the text."""
     closed: bool
-    end: int = -1
+    end: int
     """Character offset just past the closing fence's line (the text's end if unclosed)."""
 
 

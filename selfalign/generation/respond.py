@@ -55,19 +55,15 @@ def run_respond(
     engine = LazyLLM(model_cfg, llm)
     model = model_key(model_cfg)
 
-    tests_params = (
-        SamplingParams(
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
+    tests_params: SamplingParams | None = None
+    if cfg.tests_prefill:
+        # The tests step samples like the stage, one answer per implementation, and
+        # stops at the fence that closes the tests.
+        tests_params = replace(
+            cfg.sampling(n=1),
             max_tokens=cfg.tests_max_tokens,
             stop=tuple(dict.fromkeys([FENCE, *builder.stop])),
-            seed=cfg.seed,
-            repetition_penalty=cfg.repetition_penalty,
         )
-        if cfg.tests_prefill
-        else None
-    )
-    if cfg.tests_prefill:
         # Stop the first step where the implementation's code block closes: what a
         # small model writes after it is rambling the tests step replaces.
         params = replace(params, stop=(*params.stop, CLOSING_FENCE))

@@ -43,9 +43,10 @@ def entry_point(code: str) -> str | None:
     return match.group(1) if match else None
 
 
-def implementation_head(answer: Answer) -> str | None:
-    """The answer up to the end of its first python code block, closed; None when the
-    answer has no complete implementation to test (no block, or cut at the token limit)."""
+def implementation_head(answer: Answer) -> tuple[str, str] | None:
+    """The answer up to the end of its first python code block, closed, and that
+    block's code; None when the answer has no complete implementation to test (no
+    block, or cut at the token limit)."""
     if answer.finish_reason == "length":
         return None
     blocks = [b for b in code_blocks(answer.text) if b.lang in PY_LANGS]
@@ -53,16 +54,15 @@ def implementation_head(answer: Answer) -> str | None:
         return None
     first = blocks[0]
     if first.closed:
-        return answer.text[: first.end].rstrip("\n") + "\n"
+        return answer.text[: first.end].rstrip("\n") + "\n", first.code
     # Stopped on the closing fence (the stop sequence is cut from the text): close it.
-    return answer.text.rstrip("\n") + "\n" + FENCE + "\n"
+    return answer.text.rstrip("\n") + "\n" + FENCE + "\n", first.code
 
 
-def tests_start(implementation: str) -> tuple[str, str]:
+def tests_start(implementation_code: str) -> tuple[str, str]:
     """What the tests step writes for the model: the heading and fence, then the first
     call (``assert <function>(``), which the model's first line continues."""
-    blocks = [b for b in code_blocks(implementation) if b.lang in PY_LANGS]
-    name = entry_point(blocks[0].code) if blocks else None
+    name = entry_point(implementation_code)
     call = f"assert {name}(" if name else "assert "
     return f"\n{TESTS_HEADING}\n{FENCE}python\n", call
 
@@ -83,10 +83,11 @@ def write_tests(
     continuations: list[Prompt] = []
     for prompt, samples in zip(prompts, answers, strict=True):
         for answer in samples:
-            head = implementation_head(answer)
-            if head is None:
+            found = implementation_head(answer)
+            if found is None:
                 continue
-            heading, call = tests_start(head)
+            head, code = found
+            heading, call = tests_start(code)
             jobs.append((answer, head, heading, call))
             continuations.append(
                 with_answer_start(prompt, head[answer.prefilled :] + heading + call)
@@ -100,9 +101,9 @@ def write_tests(
         gen = gens[0]
         tests = call + gen.text
         finish = gen.finish_reason
-        if finish == "length" and longest_valid_prefix(tests).strip():
+        if finish == "length" and (complete := longest_valid_prefix(tests)).strip():
             # A cut-off last assert would be a syntax error; the complete ones stand.
-            tests, finish = longest_valid_prefix(tests), "stop"
+            tests, finish = complete, "stop"
         answer.text = head + heading + tests.rstrip("\n") + "\n" + FENCE
         answer.finish_reason = finish
         answer.tokens += gen.completion_tokens
