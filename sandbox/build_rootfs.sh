@@ -6,7 +6,7 @@
 #   sandbox/build_rootfs.sh DIR [SUITE] [MIRROR]
 #
 # selfalign's image builder (selfalign/sandbox/image.py) calls this, caches DIR
-# under ~/.cache/selfalign/sandbox/, copies runner.py into it and `docker import`s
+# under ~/.cache/selfalign/sandbox/, copies job_runner.py into it and `docker import`s
 # it. The bwrap backend uses the same DIR as its read-only root.
 set -eu
 

@@ -19,8 +19,6 @@ Prompt = str | list[Message]
 A chat prompt whose last message is the assistant's is a *prefill*: the backend
 continues that message instead of opening a new assistant turn."""
 
-FINISH_REASONS = ("stop", "length")
-
 
 @dataclass(frozen=True)
 class SamplingParams:

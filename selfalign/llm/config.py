@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from selfalign.llm.base import BACKENDS
 from selfalign.llm.embedded import EMBEDDED_NAME
 
-BACKENDS = ("transformers", "vllm", "openai")
+BACKEND_NAMES = tuple(BACKENDS)
 MODES = ("chat", "completion")
 
 
@@ -19,7 +20,7 @@ class ModelConfig:
         metadata={
             "help": "Inference backend: transformers (CPU or GPU), vllm (GPU, offline engine) "
             "or openai (any OpenAI-compatible server).",
-            "choices": BACKENDS,
+            "choices": BACKEND_NAMES,
         },
     )
     model: str = field(
@@ -92,7 +93,7 @@ class ModelConfig:
         metadata={"help": "openai: environment variable holding the API key (unset: no key)."},
     )
     concurrency: int = field(default=8, metadata={"help": "openai: requests in flight at once."})
-    timeout_s: float = field(
+    request_timeout_s: float = field(
         default=300.0, metadata={"help": "openai: seconds before one request is abandoned."}
     )
     max_retries: int = field(
@@ -116,8 +117,8 @@ class ModelConfig:
             raise ValueError(f"threads must be 0 (one per core) or more, got {self.threads}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s must be positive, got {self.request_timeout_s}")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ValueError(
                 f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"

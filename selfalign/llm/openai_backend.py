@@ -71,7 +71,7 @@ class OpenAILLM:
             cfg.model,
             api_key=os.environ.get(cfg.api_key_env) or None,
             concurrency=cfg.concurrency,
-            timeout_s=cfg.timeout_s,
+            timeout_s=cfg.request_timeout_s,
             max_retries=cfg.max_retries,
         )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ._pool import ProcessPool
+from .backends import BACKEND_NAMES, BACKENDS
 from .clean import clean
 from .config import SandboxConfig
 from .errors import SandboxUnavailable
@@ -21,6 +22,8 @@ from .image import build_image, ensure_image, ensure_rootfs, image_tag
 from .verdict import STATUSES, ExecResult, Program, Status
 
 __all__ = [
+    "BACKENDS",
+    "BACKEND_NAMES",
     "STATUSES",
     "ExecResult",
     "Program",
@@ -46,13 +49,7 @@ def open_pool(config: SandboxConfig | None = None) -> ProcessPool:
     exception) removes every sandbox the pool started.
     """
     config = config or SandboxConfig()
-    if config.backend == "docker":
-        from .docker_pool import DockerPool
-
-        return DockerPool(config)
-    from .bwrap_pool import BwrapPool
-
-    return BwrapPool(config)
+    return BACKENDS[config.backend](config)
 
 
 def run_programs(

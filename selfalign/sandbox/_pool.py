@@ -85,7 +85,7 @@ class _Worker:
 
 
 class ProcessPool(ABC):
-    """A pool of warm sandboxes, each one long-lived process running sandbox/runner.py."""
+    """A pool of warm sandboxes, each one long-lived process running sandbox/job_runner.py."""
 
     backend = "?"
 

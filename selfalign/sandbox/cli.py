@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from .backends import BACKEND_NAMES
 from .config import SandboxConfig
 from .errors import SandboxUnavailable
 from .verdict import STATUSES, ExecResult, Program
@@ -48,7 +49,7 @@ def sandbox_group() -> None:
 @sandbox_group.command("build")
 @click.option(
     "--backend",
-    type=click.Choice(["docker", "bwrap"]),
+    type=click.Choice(BACKEND_NAMES),
     default="docker",
     show_default=True,
     help="docker: build the image; bwrap: build the root file system.",
@@ -155,7 +156,7 @@ def _count_lines(path: Path) -> int | None:
     help="JSONL verdicts, one per input line (written atomically at the end).",
 )
 @click.option(
-    "--backend", type=click.Choice(["docker", "bwrap"]), default="docker", show_default=True
+    "--backend", type=click.Choice(BACKEND_NAMES), default="docker", show_default=True
 )
 @click.option("--workers", type=int, default=None, help="Parallel sandboxes (default: CPU count).")
 @click.option(

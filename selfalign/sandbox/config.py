@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
-Backend = Literal["docker", "bwrap"]
+from .backends import BACKEND_NAMES
 
 
 @dataclass
@@ -18,11 +17,12 @@ class SandboxConfig:
     weighs each container against the others.
     """
 
-    backend: Backend = field(
+    backend: str = field(
         default="docker",
         metadata={
             "help": "Where programs run: 'docker' (a warm container pool) or 'bwrap' "
-            "(bubblewrap namespaces, for machines without a Docker daemon)."
+            "(bubblewrap namespaces, for machines without a Docker daemon).",
+            "choices": BACKEND_NAMES,
         },
     )
     workers: int = field(
@@ -112,10 +112,10 @@ class SandboxConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.backend not in ("docker", "bwrap"):
+        if self.backend not in BACKEND_NAMES:
             raise ValueError(
-                f"backend must be 'docker' or 'bwrap', got {self.backend!r}; "
-                "pass --backend docker or --backend bwrap"
+                f"backend must be one of {', '.join(BACKEND_NAMES)}, got {self.backend!r}; "
+                "pass e.g. --backend docker"
             )
         checks: list[tuple[str, bool, str]] = [
             ("workers", self.workers >= 1, "use at least 1 worker (e.g. --workers 2)"),
@@ -152,13 +152,3 @@ class SandboxConfig:
                 raise ValueError(f"invalid {name}={getattr(self, name)!r}: {fix}")
         if self.runtime not in (None, "auto") and not self.runtime.strip():
             raise ValueError("runtime must be None, 'auto' or a runtime name such as 'runsc'")
-
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        """Field name -> help text (for CLIs and docs)."""
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
-
-    def replace(self, **changes: Any) -> SandboxConfig:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update({k: v for k, v in changes.items() if v is not None})
-        return SandboxConfig(**values)

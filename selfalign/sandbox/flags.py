@@ -5,7 +5,7 @@ from __future__ import annotations
 from .config import SandboxConfig
 
 LABEL = "selfalign.sandbox"
-RUNNER_PATH = "/opt/selfalign/runner.py"
+RUNNER_PATH = "/opt/selfalign/job_runner.py"
 WORK_DIR = "/work"
 CONTAINER_HEADROOM_MB = 256
 # Seconds the runner may spend after a job (killing what is left, waiting for its
@@ -20,7 +20,7 @@ def cpu_shares(cpus: float) -> int:
 
 
 def runner_args(config: SandboxConfig, prog_uid: int | None, sched: str = "idle") -> list[str]:
-    """Arguments of the in-sandbox runner (sandbox/runner.py)."""
+    """Arguments of the in-sandbox runner (sandbox/job_runner.py)."""
     args = [
         "--timeout",
         f"{config.timeout_s:g}",

@@ -28,7 +28,7 @@ def sandbox_dir() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parents[2] / "sandbox"
-    if (here / "runner.py").is_file():
+    if (here / "job_runner.py").is_file():
         return here
     raise SandboxUnavailable(
         f"cannot find the sandbox/ folder (looked in {here}); run from a selfalign checkout "
@@ -37,7 +37,7 @@ def sandbox_dir() -> Path:
 
 
 def runner_path() -> Path:
-    return sandbox_dir() / "runner.py"
+    return sandbox_dir() / "job_runner.py"
 
 
 def cache_dir() -> Path:
@@ -170,8 +170,8 @@ def _build_offline(tag: str, suite: str, mirror: str | None) -> None:
     rootfs = ensure_rootfs(suite, mirror)
     dest = rootfs / "opt" / "selfalign"
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(runner_path(), dest / "runner.py")
-    os.chmod(dest / "runner.py", 0o644)
+    shutil.copyfile(runner_path(), dest / "job_runner.py")
+    os.chmod(dest / "job_runner.py", 0o644)
     log.info("docker import %s as %s", rootfs, tag)
     tar = subprocess.Popen(
         ["tar", "-C", str(rootfs), "--exclude", "./.complete", "-c", "."], stdout=subprocess.PIPE
@@ -186,7 +186,7 @@ def _build_offline(tag: str, suite: str, mirror: str | None) -> None:
             "--change",
             "ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8",
             "--change",
-            'CMD ["python3", "-I", "/opt/selfalign/runner.py"]',
+            'CMD ["python3", "-I", "/opt/selfalign/job_runner.py"]',
             "--change",
             f"LABEL selfalign.sandbox.hash={tag.split(':', 1)[1]}",
             "-",

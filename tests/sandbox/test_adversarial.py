@@ -141,7 +141,7 @@ def test_kill_the_runner(adv_pool: ProcessPool) -> None:
 
 
 def test_write_outside_workdir(adv_pool: ProcessPool) -> None:
-    code = ("import os\nfor path in ('/etc/passwd', '/opt/selfalign/runner.py', '/usr/bin/x',\n"
+    code = ("import os\nfor path in ('/etc/passwd', '/opt/selfalign/job_runner.py', '/usr/bin/x',\n"
             "             '/x', '/usr/lib/python3.11/os.py', '/proc/sys/kernel/hostname'):\n"
             "    try:\n        open(path, 'a').write('pwned')\n"
             "    except OSError:\n        continue\n    raise AssertionError(path)\n"

@@ -77,10 +77,10 @@ def test_watchdog_outlasts_the_runner_cleanup_budget() -> None:
 
 
 def test_bwrap_flags() -> None:
-    argv = bwrap_argv(SandboxConfig(), Path("/r"), Path("/x/runner.py"), 4242)
+    argv = bwrap_argv(SandboxConfig(), Path("/r"), Path("/x/job_runner.py"), 4242)
     assert "--unshare-net" in argv and "--die-with-parent" in argv
     assert argv[argv.index("--ro-bind") + 1:argv.index("--ro-bind") + 3] == ["/r", "/"]
-    unpriv = bwrap_argv(SandboxConfig(), Path("/r"), Path("/x/runner.py"), None)
+    unpriv = bwrap_argv(SandboxConfig(), Path("/r"), Path("/x/job_runner.py"), None)
     assert "--unshare-all" in unpriv and "--same-uid" in unpriv
 
 
@@ -94,5 +94,5 @@ def test_image_tag_follows_sandbox_dir(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("SELFALIGN_SANDBOX_DIR", str(tmp_path))
     before = image_tag()
     assert before == f"selfalign-sandbox:{sandbox_hash(src)[:12]}"
-    (tmp_path / "runner.py").write_text((tmp_path / "runner.py").read_text() + "\n# changed\n")
+    (tmp_path / "job_runner.py").write_text((tmp_path / "job_runner.py").read_text() + "\n# changed\n")
     assert image_tag() != before

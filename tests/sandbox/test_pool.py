@@ -45,7 +45,7 @@ def test_verdict_fields(docker_pool: ProcessPool) -> None:
     (r,) = list(docker_pool.run([Program("fields", code)]))
     assert r.status == "fail" and r.exception == "KeyError" and r.exit_code == 1
     assert r.stdout_tail == "out\n" and r.stderr_tail.startswith("err\n")
-    assert "KeyError: 'k'" in r.stderr_tail and "runner.py" not in r.stderr_tail
+    assert "KeyError: 'k'" in r.stderr_tail and "job_runner.py" not in r.stderr_tail
     assert 0 < r.duration_s < 5
 
 

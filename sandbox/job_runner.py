@@ -624,7 +624,7 @@ def _classify(report: dict, wstatus: int | None, killed_for: str | None, oom_bef
                 "reason": str(report["setup_error"])[:500]}
     if exc == "MemoryError":
         return {**base, "status": "memory"}
-    if signame in ("SIGXCPU",) or (signame == "SIGKILL" and report == {} and _cpu_exhausted()):
+    if signame == "SIGXCPU":
         return {**base, "status": "timeout", "exception": "CPUTimeLimit",
                 "reason": "CPU-time rlimit exceeded"}
     if signame == "SIGKILL":
@@ -642,12 +642,6 @@ def _classify(report: dict, wstatus: int | None, killed_for: str | None, oom_bef
         return {**base, "status": "fail", "exception": "EarlyExit",
                 "reason": "the program exited before its end (os._exit or a closed status pipe)"}
     return {**base, "status": "fail"}
-
-
-def _cpu_exhausted() -> bool:
-    # RUSAGE_CHILDREN is cumulative; the hard RLIMIT_CPU kill is rare enough that
-    # the SIGXCPU case above covers the practical path.
-    return False
 
 
 # ---------------------------------------------------------------------------
