@@ -94,5 +94,6 @@ def test_image_tag_follows_sandbox_dir(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("SELFALIGN_SANDBOX_DIR", str(tmp_path))
     before = image_tag()
     assert before == f"selfalign-sandbox:{sandbox_hash(src)[:12]}"
-    (tmp_path / "job_runner.py").write_text((tmp_path / "job_runner.py").read_text() + "\n# changed\n")
+    runner = tmp_path / "job_runner.py"
+    runner.write_text(runner.read_text() + "\n# changed\n")
     assert image_tag() != before
