@@ -56,7 +56,7 @@ lint: venv ## ruff and pyright
 seeds: setup ## harvest seed functions into $(RUN)/seeds
 	$(BIN)/selfalign seeds --run $(RUN) --config $(CONFIG) $(source_opts)
 
-data: setup ## concepts -> tasks -> responses -> execution -> selection -> export, into $(RUN)
+data: setup ## concepts -> tasks -> responses -> execution -> selection -> pairs -> export, into $(RUN)
 	$(BIN)/selfalign generate --run $(RUN) --config $(CONFIG) $(model_opts)
 
 train: setup ## supervised fine-tuning on $(RUN)/dataset into $(RUN)/model
@@ -64,7 +64,7 @@ train: setup ## supervised fine-tuning on $(RUN)/dataset into $(RUN)/model
 
 eval: setup ## HumanEval of the base model and of the tuned model in $(RUN)/model
 	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(or $(MODEL),embedded) --out $(RUN)/eval/base
-	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(RUN)/model --out $(RUN)/eval/tuned
+	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(RUN)/model --mode chat --out $(RUN)/eval/tuned
 	$(BIN)/selfalign eval compare $(RUN)/eval/base $(RUN)/eval/tuned
 
 demo: ## the whole pipeline on the embedded defaults: set-up, seeds, data, train, eval, summary

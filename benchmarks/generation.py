@@ -1,6 +1,6 @@
 """Generation benchmark: pipeline overhead of a stage, and tokens/s by batch size.
 
-1. Overhead: the S→C stage (`run_concepts`: reading seeds, rendering prompts,
+1. Overhead: the S→C stage (`run_named(run, "concepts")`: reading seeds, rendering prompts,
    parsing, writing shards and stats) against calling the backend directly on the
    same prompts with the same batch size. Greedy decoding, so both do the same
    work. Goal: the pipeline adds under 10%.
@@ -20,12 +20,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfalign.generation.concepts import run_concepts
 from selfalign.generation.config import ConceptsConfig
 from selfalign.generation.prompts import PromptBuilder
 from selfalign.llm.base import SamplingParams
 from selfalign.llm.config import ModelConfig
 from selfalign.llm.transformers_backend import TransformersLLM
+from selfalign.pipeline import run_named
 from selfalign.records import Seed, stable_id
 from selfalign.store import RunDir
 
@@ -74,7 +74,7 @@ def overhead(
             tokens += sum(g.completion_tokens for row in out for g in row)
         direct = time.perf_counter() - start
         start = time.perf_counter()
-        stats = run_concepts(run, model, cfg, llm=llm)
+        stats = run_named(run, "concepts", {"model": model, "concepts": cfg}, llm=llm)
         stage = time.perf_counter() - start
         assert stats.metrics["generated_tokens"] == tokens, "stage and direct runs differ"
     return direct, stage, tokens
@@ -114,7 +114,7 @@ def main() -> None:
         table.add_column(col, justify="right" if col != "path" else "left")
     table.add_row("backend.generate", f"{direct:.2f}", f"{tokens / direct:.1f}", "")
     table.add_row(
-        "run_concepts",
+        "concepts stage",
         f"{stage:.2f}",
         f"{tokens / stage:.1f}",
         f"{100 * (stage - direct) / direct:+.1f}% (goal < 10%)",

@@ -25,8 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from selfalign.dedup import minhash_signatures, shingles
+from selfalign.pipeline import run_named
 from selfalign.seeds.config import SeedsConfig
-from selfalign.seeds.stage import PYRIGHT, PYRIGHT_TIMEOUT, funnel, run_seeds, typecheck_source
+from selfalign.seeds.stage import PYRIGHT, PYRIGHT_TIMEOUT, funnel, typecheck_source
 from selfalign.seeds.typecheck import typecheck
 from selfalign.store import RunDir
 
@@ -47,7 +48,7 @@ def stage_table(source: str, limit: int, batch_size: int) -> tuple[Table, list[s
     with tempfile.TemporaryDirectory(prefix="selfalign-bench-") as tmp:
         run = RunDir(tmp)
         started, cpu_started = time.perf_counter(), _cpu()
-        stats = run_seeds(run, cfg)
+        stats = run_named(run, "seeds", {"seeds": cfg})
         wall, cpu = time.perf_counter() - started, _cpu() - cpu_started
         seeds = list(run.stage("seeds").read())
         rejected = list(run.stage("seeds").read_rejected())

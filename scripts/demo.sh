@@ -17,7 +17,7 @@ make --no-print-directory setup
 stamp "seeds from the standard library"
 $SA seeds --run "$RUN" --config "$CONFIG"
 
-stamp "data: concepts -> tasks -> responses -> execution -> selection -> export"
+stamp "data: concepts -> tasks -> responses -> execution -> selection -> pairs -> export"
 $SA generate --run "$RUN" --config "$CONFIG"
 
 stamp "training: SFT of the embedded model on the data set"
@@ -25,13 +25,13 @@ $SA train sft --data "$RUN/dataset" --out "$RUN/model" --config "$CONFIG"
 
 stamp "HumanEval (first $EVAL_LIMIT problems), base model then tuned model"
 $SA eval humaneval --model embedded --limit "$EVAL_LIMIT" --out "$RUN/eval/base" --config "$CONFIG"
-$SA eval humaneval --model "$RUN/model" --limit "$EVAL_LIMIT" --out "$RUN/eval/tuned" --config "$CONFIG"
+$SA eval humaneval --model "$RUN/model" --mode chat --limit "$EVAL_LIMIT" --out "$RUN/eval/tuned" --config "$CONFIG"
 
 stamp "summary"
 $SA status --run "$RUN"
 $SA eval compare "$RUN/eval/base" "$RUN/eval/tuned"
 echo
-echo "data set:        $RUN/dataset/export  (card: $RUN/dataset/export/README.md)"
+echo "data set:        $RUN/dataset  (card: $RUN/dataset/README.md)"
 echo "tuned model:     $RUN/model"
 echo "HumanEval:       $RUN/eval/base, $RUN/eval/tuned"
 stamp "done in $(($(date +%s) - start)) s"

@@ -2,7 +2,7 @@
 a rich progress bar, stats tables and error handling.
 
 Only the CLI layer prints; stage code logs and reports progress through
-``selfalign.runner.ProgressSink``.
+``selfalign.stage.ProgressSink``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import signal
 import sys
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,10 +37,22 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from selfalign.config import ConfigError, field_choices, field_help, load_toml, resolve
-from selfalign.store import RunDir, StageStats
+from selfalign.config import ConfigError, check_sections, field_choices, field_help, load_toml
+from selfalign.config import resolve as resolve_config
+from selfalign.errors import UserError
+from selfalign.stage import FunnelRow, Section, Stage
+from selfalign.store import StageStats
 
-console = Console(stderr=True)
+
+def _log_width() -> int | None:
+    # Rich draws at 80 columns when stderr is not a terminal, which squeezes the funnel
+    # into ellipses in a log file; logs have room.
+    if sys.stderr.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 140
+
+
+console = Console(stderr=True, width=_log_width())
 """Everything the CLI shows goes to stderr, so stdout stays free for data."""
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,11 +137,17 @@ def _click_type(tp: Any, f: dataclasses.Field[Any]) -> tuple[Any, bool]:
     return {int: int, float: float, str: str, bool: bool}.get(tp, str), False
 
 
-def config_options(cls: type) -> Callable[[F], F]:
+def option_dest(prefix: str, name: str) -> str:
+    """The keyword a field's option arrives under (``judge-`` + ``model`` -> ``judge_model``)."""
+    return prefix.replace("-", "_") + name
+
+
+def config_options(cls: type, prefix: str = "") -> Callable[[F], F]:
     """Add one ``--option`` per field of the config dataclass ``cls``, with its help text.
 
     Options default to ``None`` (not given), so only what the user types overrides
-    the config file. Dict-valued fields are set in the TOML file only.
+    the config file. Dict-valued fields are set in the TOML file only. ``prefix``
+    (e.g. ``judge-``) names the options of a second section of the same command.
     """
     hints = typing.get_type_hints(cls)
 
@@ -137,19 +156,20 @@ def config_options(cls: type) -> Callable[[F], F]:
             tp = hints[f.name]
             if typing.get_origin(tp) is dict:
                 continue
-            flag = "--" + f.name.replace("_", "-")
+            dest = option_dest(prefix, f.name)
+            flag = "--" + dest.replace("_", "-")
             default = _default_of(f)
             help_text = field_help(f)
             if default is not None and default != [] and default != "":
                 help_text += f" [default: {_show_default(default)}]"
             click_type, is_list = _click_type(tp, f)
             if click_type is bool:
-                decl = f"{flag}/--no-{f.name.replace('_', '-')}"
-                func = click.option(decl, f.name, default=None, help=help_text)(func)
+                decl = f"{flag}/--no-{dest.replace('_', '-')}"
+                func = click.option(decl, dest, default=None, help=help_text)(func)
             else:
                 if is_list:
                     help_text += " (comma-separated)"
-                func = click.option(flag, f.name, type=click_type, default=None, help=help_text)(
+                func = click.option(flag, dest, type=click_type, default=None, help=help_text)(
                     func
                 )
         return func
@@ -174,22 +194,45 @@ def _show_default(value: Any) -> str:
 
 
 def take_config(
-    cls: type[C], section: str, kwargs: dict[str, Any], file_values: Mapping[str, Any]
+    cls: type[C],
+    section: str,
+    kwargs: dict[str, Any],
+    file_values: Mapping[str, Any],
+    prefix: str = "",
 ) -> C:
     """Pop the options of ``cls`` out of ``kwargs`` and resolve them over the config file."""
     hints = typing.get_type_hints(cls)
     overrides: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in kwargs:
+        dest = option_dest(prefix, f.name)
+        if dest not in kwargs:
             continue
-        value = kwargs.pop(f.name)
+        value = kwargs.pop(dest)
         if value is not None and typing.get_origin(hints[f.name]) is list:
             value = [v.strip() for v in str(value).split(",") if v.strip()]
             item_tp = typing.get_args(hints[f.name])[0]
             if item_tp in (int, float):
                 value = [item_tp(v) for v in value]
         overrides[f.name] = value
-    return resolve(cls, section, file_values, overrides)
+    return resolve_config(cls, section, file_values, overrides)
+
+
+def section_options(section: Section) -> Callable[[F], F]:
+    """The options of one config section, with its prefix."""
+    return config_options(section.config, section.option_prefix)
+
+
+def take_section(
+    section: Section,
+    kwargs: dict[str, Any],
+    file_values: Mapping[str, Any],
+    pipeline: Sequence[Stage] | None = None,
+) -> Any:
+    """A section's config: the config file's values, then the options the user typed."""
+    from selfalign.pipeline import PIPELINE, section_values
+
+    values = {section.name: section_values(file_values, section.name, pipeline or PIPELINE)}
+    return take_config(section.config, section.name, kwargs, values, section.option_prefix)
 
 
 def run_options(func: F) -> F:
@@ -224,12 +267,14 @@ def run_options(func: F) -> F:
     return func
 
 
-def read_config_file(path: Path | None) -> dict[str, Any]:
-    """Load ``--config``; an unknown section fails at once, naming it."""
-    from selfalign.sections import check_known_sections
+def read_config_file(
+    path: Path | None, pipeline: Sequence[Stage] | None = None
+) -> dict[str, Any]:
+    """Load ``--config``; a section that no command of the pipeline knows fails at once."""
+    from selfalign.pipeline import PIPELINE, sections
 
     values = load_toml(path)
-    check_known_sections(values)
+    check_sections(values, {name.split(".")[0]: None for name in sections(pipeline or PIPELINE)})
     return values
 
 
@@ -256,6 +301,9 @@ def cli_errors() -> Iterator[None]:
         # soft_wrap: a command to copy from the message must not be broken over lines.
         console.print(f"[red]configuration error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
+    except UserError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         console.print(
             "[yellow]interrupted:[/yellow] the batch in flight was dropped; "
@@ -296,24 +344,27 @@ def stats_table(stats: StageStats) -> Table:
     return table
 
 
-def funnel_table(run: RunDir) -> Table:
-    """Every stage of a run in one table: the funnel."""
-    table = Table(title=f"run {run.path}", title_justify="left")
-    for column in ("stage", "read", "written", "dropped", "top drop reasons", "seconds", "done"):
-        left = column in ("stage", "top drop reasons")
+def funnel_table(rows: list[FunnelRow], title: str) -> Table:
+    """Every stage of a run in one table: the funnel, each number in its stage's unit."""
+    table = Table(title=title, title_justify="left")
+    columns = ("stage", "input", "read", "dropped", "output", "written", "top drop reasons")
+    for column in (*columns, "seconds", "done"):
+        left = column in ("stage", "input", "output", "top drop reasons")
         table.add_column(column, justify="left" if left else "right")
-    for stats in run.funnel():
+    for row in rows:
         top = ", ".join(
-            f"{r} {n}" for r, n in sorted(stats.dropped.items(), key=lambda kv: -kv[1])[:3]
+            f"{r} {n}" for r, n in sorted(row.reasons.items(), key=lambda kv: -kv[1])[:3]
         )
         table.add_row(
-            stats.stage,
-            str(stats.read),
-            str(stats.written),
-            str(stats.dropped_total),
+            row.stage,
+            row.unit_in,
+            str(row.read),
+            str(row.dropped),
+            row.unit_out,
+            str(row.written),
             top,
-            f"{stats.seconds:.1f}",
-            "yes" if stats.complete else "no",
+            f"{row.seconds:.1f}",
+            "yes" if row.complete else "no",
         )
     return table
 

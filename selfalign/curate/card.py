@@ -70,6 +70,27 @@ def _rate_rows(groups: dict[str, dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def _answer_note(summary: dict[str, Any]) -> str:
+    """What the assistant turn holds, counted in the data (two-step answers hold no tests)."""
+    rows = int(summary["sft_rows"])
+    with_tests = int(summary.get("sft_rows_with_tests_in_answer", 0))
+    if rows and with_tests == rows:
+        held = "the model's whole answer, **tests included** (as SelfCodeAlign trains on it)"
+    elif with_tests == 0:
+        held = (
+            "the model's answer **without its tests** (answers written in two steps keep the "
+            "tests apart)"
+        )
+    else:
+        held = f"the model's answer; {with_tests} of {rows} answers include their tests"
+    return (
+        f"The assistant turn is {held}; every example's tests are in the `tests` column. "
+        "Pairs: `chosen` is an answer whose tests passed, `rejected` one of the same "
+        "task whose tests failed or timed out (`preference_source` = `execution`); "
+        "both verdicts are in `chosen_verdict` / `rejected_verdict`.\n"
+    )
+
+
 def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool = True) -> str:
     """The whole ``README.md``: YAML metadata, then how the data was made, in numbers."""
     import yaml
@@ -98,13 +119,7 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
         )
         + "\n"
     )
-    parts.append(
-        "The assistant turn is the model's whole answer, **tests included** (as "
-        "SelfCodeAlign trains on it); the tests are also in the `tests` column. "
-        "Pairs: `chosen` is an answer whose tests passed, `rejected` one of the same "
-        "task whose tests failed or timed out (`preference_source` = `execution`); "
-        "both verdicts are in `chosen_verdict` / `rejected_verdict`.\n"
-    )
+    parts.append(_answer_note(summary))
     parts.append("## How it was made\n")
     parts.append(
         _table(
@@ -121,9 +136,16 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
     )
     parts.append("## Funnel\n")
     parts.append(
+        "Each row counts its stage's own units (the seeds stage reads files but counts the "
+        "functions found in them).\n"
+    )
+    parts.append(
         _table(
-            ["stage", "read", "written", "dropped"],
-            [[r["stage"], r["read"], r["written"], r["dropped_total"]] for r in summary["funnel"]],
+            ["stage", "input", "read", "dropped", "output", "written"],
+            [
+                [r["stage"], r["unit_in"], r["read"], r["dropped"], r["unit_out"], r["written"]]
+                for r in summary["funnel"]
+            ],
         )
         + "\n"
     )
@@ -172,10 +194,12 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
         parts.append(f"![response lengths](plots/{PLOT_FILES['response_length']})\n")
     parts.append("## Loading\n")
     parts.append(
-        "```python\nfrom datasets import load_dataset, load_from_disk\n\n"
+        "```python\nfrom datasets import load_dataset\n\n"
         'sft = load_dataset("path/to/this/folder", "sft", split="train")\n'
-        'pairs = load_dataset("path/to/this/folder", "pairs", split="train")\n'
-        'both = load_from_disk("path/to/this/folder/hf")  # DatasetDict: sft, pairs\n```\n'
+        'pairs = load_dataset("path/to/this/folder", "pairs", split="train")\n```\n\n'
+        "TRL's command line reads it as it is: `trl sft --dataset_name path/to/this/folder` "
+        "(the `sft` config is the default) and `trl dpo --dataset_name path/to/this/folder "
+        "--dataset_config pairs`.\n"
     )
     parts.append("## Configuration used\n")
     parts.append("```toml\n" + summary["config_toml"].rstrip() + "\n```\n")

@@ -126,13 +126,6 @@ class SelectConfig:
     dedup_workers: int = field(
         default=1, metadata={"help": "Worker processes computing MinHash signatures."}
     )
-    pairs: bool = field(
-        default=True,
-        metadata={"help": "Emit preference pairs (passing = chosen, failing = rejected) for DPO."},
-    )
-    pairs_per_task: int = field(
-        default=1, metadata={"help": "Most preference pairs drawn from one task."}
-    )
     batch_size: int = field(default=1024, metadata={"help": "Tasks per batch (one output shard)."})
 
     def __post_init__(self) -> None:
@@ -143,7 +136,6 @@ class SelectConfig:
             "minhash_num_perm": self.minhash_num_perm,
             "minhash_ngram": self.minhash_ngram,
             "dedup_workers": self.dedup_workers,
-            "pairs_per_task": self.pairs_per_task,
             "batch_size": self.batch_size,
         }
         for name, value in positive.items():
@@ -154,6 +146,42 @@ class SelectConfig:
                 f"minhash_threshold must be in (0, 1], got {self.minhash_threshold}; "
                 "0.7 is the reference"
             )
+
+
+PAIR_SOURCES = ("execution",)
+
+
+@dataclass
+class PairsConfig:
+    """Preference pairs for DPO and reward modelling, drawn from the tasks of the data set.
+
+    Decontamination, parse errors and the seed come from ``[select]``, so a pair's
+    rejected side passes the same checks as the data set's answers.
+    """
+
+    sources: list[str] = field(
+        default_factory=lambda: list(PAIR_SOURCES),
+        metadata={
+            "help": "Where preferences come from: 'execution' (a passing answer beats a "
+            "failing one of the same task). Empty: no pairs.",
+            "choices": PAIR_SOURCES,
+        },
+    )
+    per_task: int = field(
+        default=1, metadata={"help": "Most preference pairs drawn from one task."}
+    )
+    batch_size: int = field(default=1024, metadata={"help": "Examples per batch (one shard)."})
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sources if s not in PAIR_SOURCES]
+        if unknown:
+            raise ValueError(
+                f"unknown pair source {unknown[0]!r}; choose from {', '.join(PAIR_SOURCES)}"
+            )
+        if self.per_task < 1:
+            raise ValueError(f"per_task must be at least 1, got {self.per_task}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
 @dataclass

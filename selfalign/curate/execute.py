@@ -25,33 +25,36 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from selfalign.curate.config import ExecuteConfig
 from selfalign.curate.program import assemble
+from selfalign.errors import UserError
 from selfalign.records import Attempt, Task, Verdict, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
-from selfalign.store import (
-    Rejection,
-    RunDir,
-    StageStats,
-    StageStore,
-    atomic_write_text,
-    dumps_line,
-    read_jsonl,
+from selfalign.sandbox.config import SandboxConfig
+from selfalign.sandbox.verdict import is_executable
+from selfalign.stage import (
+    BatchResult,
+    LazySandbox,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
+    parse_records,
+    read_stage_records,
 )
-
-if TYPE_CHECKING:
-    from selfalign.sandbox import ExecResult, ProcessPool, SandboxConfig
+from selfalign.store import Rejection, StageStats, StageStore, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-STAGE = "verdicts"
-INPUT_STAGE = "attempts"
+STAGE_NAME = "verdicts"
 UNKNOWN = "unknown"
+EMPTY_PROGRAM = "empty_program"
+SANDBOX = Section("sandbox", SandboxConfig)
+"""``[sandbox]``: the limits and workers of the pool (shared with eval and the RL reward)."""
 # Groups shown in reading order rather than alphabetically (easy before hard).
 _ORDER = {"easy": 0, "medium": 1, "hard": 2, "function": 0, "class": 1, "program": 2}
 
@@ -70,7 +73,7 @@ _LIMIT_FIELDS = (
 )
 
 
-class SandboxBroken(RuntimeError):
+class SandboxBroken(UserError, RuntimeError):
     """Too many programs in a row could not be run by the sandbox: it is broken, not the code."""
 
 
@@ -79,11 +82,6 @@ def limits_key(sandbox_cfg: SandboxConfig) -> str:
     limits = {name: getattr(sandbox_cfg, name) for name in _LIMIT_FIELDS}
     payload = json.dumps(limits, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
-
-
-def is_executable(status: str, exception: str | None) -> bool:
-    """The program ran without error up to its checks: it passed, or an assert failed."""
-    return status == "pass" or (status == "fail" and exception == "AssertionError")
 
 
 _RESULT_KEYS = ("status", "duration_s", "exit_code", "exception", "stdout_tail", "stderr_tail")
@@ -146,36 +144,12 @@ class VerdictCache:
         return added
 
 
-class _LazyPool:
-    """Opens the sandbox pool on the first program that really has to run."""
-
-    def __init__(self, cfg: SandboxConfig) -> None:
-        self.cfg = cfg
-        self.pool: ProcessPool | None = None
-
-    def run(self, programs: list[Any]) -> Iterator[ExecResult]:
-        if self.pool is None:
-            from selfalign.sandbox import open_pool
-
-            pool = open_pool(self.cfg)
-            pool.__enter__()
-            self.pool = pool
-        return self.pool.run(programs)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.__exit__(None, None, None)
-            self.pool = None
-
-
 @dataclass
 class _Executor:
     cache: VerdictCache
-    pool: _LazyPool
+    pool: LazySandbox
     max_errors: int
     consecutive_errors: int = 0
-    executed: int = 0
-    timings: list[float] = field(default_factory=list)
 
     def process(self, batch: list[dict[str, Any]]) -> BatchResult:
         from selfalign.sandbox import Program
@@ -183,25 +157,14 @@ class _Executor:
         result = BatchResult()
         planned: list[tuple[Attempt, Any]] = []
         to_run: dict[str, str] = {}
-        for raw in batch:
-            try:
-                attempt = Attempt.from_dict(raw)
-            except (ValueError, TypeError) as exc:
-                result.rejections.append(
-                    Rejection(
-                        id=str(raw.get("id")),
-                        reason="malformed_attempt",
-                        record=raw,
-                        detail=str(exc),
-                    )
-                )
-                continue
+        attempts, result.rejections = parse_records(batch, Attempt)
+        for attempt in attempts:
             if not attempt.solution.strip() and not attempt.tests.strip():
                 result.rejections.append(
                     Rejection(
                         id=attempt.id,
-                        reason="empty_program",
-                        record=raw,
+                        reason=EMPTY_PROGRAM,
+                        record=attempt.to_dict(),
                         detail=attempt.parse_error or "no solution and no tests",
                     )
                 )
@@ -215,7 +178,6 @@ class _Executor:
         if to_run:
             programs = [Program(id=h, code=code) for h, code in to_run.items()]
             for r in self.pool.run(programs):
-                self.executed += 1
                 outcome = r.to_dict()
                 if r.status == "sandbox_error":
                     errors[r.id] = outcome
@@ -276,15 +238,14 @@ def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _tasks_by_id(run: RunDir) -> dict[str, Task]:
-    tasks: dict[str, Task] = {}
-    for raw in run.stage("tasks").read():
-        try:
-            task = Task.from_dict(raw)
-        except (ValueError, TypeError):
-            continue
-        tasks[task.id] = task
-    return tasks
+def _tasks_by_id(ctx: StageContext) -> tuple[dict[str, Task], int]:
+    """The run's tasks by id (for the category and difficulty of each verdict), and how many
+    task records were malformed (their verdicts are grouped as 'unknown')."""
+    store = ctx.run.stage("tasks")
+    if not store.is_complete():
+        return {}, 0
+    tasks, bad = parse_records(store.read(), Task)
+    return {t.id: t for t in tasks}, len(bad)
 
 
 def _rate(num: int, den: int) -> float:
@@ -342,85 +303,74 @@ def execution_metrics(verdicts: list[Verdict], tasks: dict[str, Task]) -> dict[s
     }
 
 
-def read_verdicts(run: RunDir) -> list[Verdict]:
-    """Every verdict of the run (malformed lines skipped)."""
-    out: list[Verdict] = []
-    for raw in run.stage(STAGE).read():
-        try:
-            out.append(Verdict.from_dict(raw))
-        except (ValueError, TypeError):
-            continue
-    return out
-
-
-def _drop_sandbox_errors(store: StageStore) -> int:
-    """Remove ``sandbox_error`` verdicts so their attempts run again; returns how many."""
-    dropped = 0
-    for shard in store.shards():
-        rows = list(read_jsonl(shard))
-        keep = [r for r in rows if r.get("status") != "sandbox_error"]
-        if len(keep) != len(rows):
-            dropped += len(rows) - len(keep)
-            atomic_write_text(shard, "".join(dumps_line(r) for r in keep))
-    if dropped:
-        store.clear_success()
-    return dropped
-
-
-def run_execute(
-    run: RunDir,
-    cfg: ExecuteConfig,
-    sandbox_cfg: SandboxConfig,
-    progress: ProgressSink | None = None,
-    force: bool = False,
-) -> StageStats:
-    """Run every attempt of ``RUN/attempts`` in the sandbox into ``RUN/verdicts``; resumable.
-
-    Returns the stage's stats; ``stats.metrics`` holds the pass and executability rates
-    (overall and by category, difficulty and parse outcome), ``executed`` (programs
-    really run, summed over runs) and ``cache_hits``.
-    """
-    attempts = run.stage(INPUT_STAGE)
-    if not attempts.exists():
-        raise FileNotFoundError(
-            f"{attempts.dir} does not exist: run `selfalign respond --run {run.path}` first"
+def _prepare(ctx: StageContext) -> None:
+    """Known verdicts of earlier runs into the cache (read before a --force reset deletes
+    them: a forced re-run never executes a program whose verdict is known), and the
+    ``sandbox_error`` verdicts removed so that their attempts run again."""
+    cfg: ExecuteConfig = ctx.config("execute")
+    store = ctx.run.stage(STAGE_NAME)
+    if not store.exists():
+        return
+    key = limits_key(ctx.config("sandbox"))
+    if cfg.reuse_verdicts:
+        cache = VerdictCache(key)
+        seeded = cache.seed_from(list(store.read()))
+        ctx.state["known_verdicts"] = cache.memory
+        logger.info("verdicts: %d known program verdicts from earlier runs", seeded)
+    if cfg.retry_sandbox_errors and not ctx.force:
+        retried = store.remove(
+            str(r.get("id")) for r in store.read() if r.get("status") == "sandbox_error"
         )
-    store = run.stage(STAGE)
-    key = limits_key(sandbox_cfg)
+        if retried:
+            store.clear_success()
+            logger.info("verdicts: running %d attempts again that got sandbox_error", retried)
+
+
+def _read(ctx: StageContext) -> StageInput:
+    return read_stage_records(ctx, "attempts")
+
+
+def _processor(ctx: StageContext) -> Processor:
+    cfg: ExecuteConfig = ctx.config("execute")
+    key = limits_key(ctx.config("sandbox"))
     shared = Path(cfg.cache_dir).expanduser() if cfg.cache_dir and cfg.reuse_verdicts else None
     cache = VerdictCache(key, shared)
-    if cfg.reuse_verdicts and store.exists():
-        # Read before a --force reset deletes them: a forced re-run still never
-        # executes a program whose verdict is known.
-        seeded = cache.seed_from(list(store.read()))
-        logger.info("verdicts: %d known program verdicts from earlier runs", seeded)
-    if cfg.retry_sandbox_errors and not force and store.exists():
-        retried = _drop_sandbox_errors(store)
-        if retried:
-            logger.info("verdicts: running %d attempts again that got sandbox_error", retried)
-    total = attempts.load_stats().written or None
+    cache.memory.update(ctx.state.get("known_verdicts", {}))
     executor = _Executor(
-        cache=cache, pool=_LazyPool(sandbox_cfg), max_errors=cfg.max_consecutive_sandbox_errors
+        cache=cache, pool=ctx.sandbox(), max_errors=cfg.max_consecutive_sandbox_errors
     )
+    return executor.process
 
-    def finalize(st: StageStore, stats: StageStats) -> None:
-        verdicts = [Verdict.from_dict(r) for r in st.read()]
-        metrics = execution_metrics(verdicts, _tasks_by_id(run))
-        stats.metrics.update(metrics)
-        stats.metrics["limits_key"] = key
 
-    try:
-        return run_stage(
-            run,
-            STAGE,
-            attempts.read(),
-            executor.process,
-            input_id=lambda raw: str(raw.get("id")),
-            batch_size=cfg.batch_size,
-            total=total,
-            progress=progress,
-            force=force,
-            finalize=finalize,
-        )
-    finally:
-        executor.pool.close()
+def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
+    verdicts, bad = parse_records(store.read(), Verdict)
+    tasks, bad_tasks = _tasks_by_id(ctx)
+    stats.metrics.update(execution_metrics(verdicts, tasks))
+    stats.metrics["limits_key"] = limits_key(ctx.config("sandbox"))
+    stats.metrics["malformed_task_records"] = bad_tasks
+    if bad:
+        logger.warning("verdicts: %d written verdicts do not parse", len(bad))
+
+
+def _report(stats: StageStats) -> list[Any]:
+    from selfalign.curate.cli import execute_report
+
+    return execute_report(stats)
+
+
+STAGE = Stage(
+    name=STAGE_NAME,
+    command="execute",
+    summary="every answer runs with its own tests in the sandbox: pass, fail, timeout, memory",
+    section=Section("execute", ExecuteConfig),
+    uses=(SANDBOX,),
+    inputs=("attempts",),
+    optional_inputs=("tasks",),
+    record=Verdict,
+    read=_read,
+    processor=_processor,
+    finalize=_finalize,
+    prepare=_prepare,
+    units=("attempts", "verdicts"),
+    report=_report,
+)

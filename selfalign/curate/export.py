@@ -1,20 +1,19 @@
-"""Export: the publishable data set, its card and plots, in ``RUN/dataset/export/``.
+"""Export (stage ``export``): the publishable data set, its card and plots, in ``RUN/dataset/``.
 
-Layout (``RUN/dataset/`` itself holds the ``dataset`` stage's Example shards)::
+``RUN/dataset/`` holds exactly what one pushes to the Hugging Face Hub::
 
-    RUN/dataset/export/sft.jsonl       TRL conversational: messages + metadata columns
-    RUN/dataset/export/pairs.jsonl     TRL preference: prompt / chosen / rejected + verdicts
-    RUN/dataset/export/sft.parquet
-    RUN/dataset/export/pairs.parquet
-    RUN/dataset/export/hf/             DatasetDict (save_to_disk) with keys sft and pairs
-    RUN/dataset/export/README.md       dataset card (Hugging Face YAML metadata)
-    RUN/dataset/export/plots/*.png     funnel, pass rates, response lengths
-    RUN/dataset/export/stats.json      every number the card shows
-    RUN/dataset/export/_SUCCESS
+    RUN/dataset/README.md        dataset card (YAML metadata with `configs:` sft and pairs)
+    RUN/dataset/sft.parquet      TRL conversational: messages + metadata columns
+    RUN/dataset/sft.jsonl
+    RUN/dataset/pairs.parquet    TRL preference: prompt / chosen / rejected + verdicts
+    RUN/dataset/pairs.jsonl
+    RUN/dataset/plots/*.png      funnel, pass rates, response lengths
 
-The folder is built next to its final place and swapped in whole, so readers
-see the previous export or the new one. ``load_dataset("RUN/dataset/export", "sft")``
-works through the card's ``configs`` metadata.
+``datasets.load_dataset("RUN/dataset", "sft")`` (and ``"pairs"``) and TRL's CLIs
+(``--dataset_name RUN/dataset``) read it through the card's ``configs``. The stage's
+own bookkeeping stays out of it, in ``RUN/export/`` (``stats.json``, whose metrics
+are every number the card shows, and ``_SUCCESS``). The folder is built next to
+its final place and swapped in whole, so readers see the previous export or the new one.
 """
 
 from __future__ import annotations
@@ -30,15 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfalign.curate.candidates import require_complete
 from selfalign.curate.card import render_card
 from selfalign.curate.config import ExportConfig
-from selfalign.curate.pairs import PAIRS_STAGE
-from selfalign.store import STAGES, RunDir
+from selfalign.stage import (
+    BatchResult,
+    FunnelRow,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
+)
+from selfalign.store import RunDir, StageStats, StageStore
 
 logger = logging.getLogger(__name__)
 
-EXPORT_DIR = "export"
+STAGE_NAME = "export"
+DATASET_DIR = "dataset"
+"""``RUN/dataset``: the publishable folder the export stage writes."""
 SFT_COLUMNS = (
     "id",
     "messages",
@@ -82,34 +90,23 @@ class ExportPaths:
         return self.root / "pairs.parquet"
 
     @property
-    def hf(self) -> Path:
-        return self.root / "hf"
-
-    @property
     def card(self) -> Path:
         return self.root / "README.md"
-
-    @property
-    def stats(self) -> Path:
-        return self.root / "stats.json"
 
     @property
     def plots(self) -> Path:
         return self.root / "plots"
 
-    @property
-    def success(self) -> Path:
-        return self.root / "_SUCCESS"
 
 
 def export_paths(path: str | os.PathLike[str]) -> ExportPaths:
-    """The export of a run, given ``RUN``, ``RUN/dataset`` or ``RUN/dataset/export`` itself."""
+    """The data set folder of a run, given ``RUN`` or ``RUN/dataset`` itself."""
     p = Path(path)
-    if (p / "_SUCCESS").is_file() and (p / "sft.jsonl").is_file():
+    if (p / "README.md").is_file() and (p / "sft.jsonl").is_file():
         return ExportPaths(p)
-    if (p / EXPORT_DIR).is_dir() or p.name == "dataset":
-        return ExportPaths(p / EXPORT_DIR)
-    return ExportPaths(p / "dataset" / EXPORT_DIR)
+    if (p / DATASET_DIR).is_dir() or p.name != DATASET_DIR:
+        return ExportPaths(p / DATASET_DIR)
+    return ExportPaths(p)
 
 
 @dataclass
@@ -239,31 +236,33 @@ def _read_config(run: RunDir) -> tuple[dict[str, Any], str]:
         return {}, text
 
 
+def _holds_tests(row: dict[str, Any]) -> bool:
+    assistant = next((m["content"] for m in row["messages"] if m["role"] == "assistant"), "")
+    tests = str(row.get("tests") or "").strip()
+    return bool(tests) and tests in assistant
+
+
 def build_summary(
-    run: RunDir, cfg: ExportConfig, sft: list[dict[str, Any]], pairs: list[dict[str, Any]]
+    run: RunDir,
+    cfg: ExportConfig,
+    funnel: list[FunnelRow],
+    sft: list[dict[str, Any]],
+    pairs: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Every number the card shows: funnel, pass rates, removals, lengths, configuration."""
+    """Every number the card shows: funnel, pass rates, removals, lengths, configuration.
+
+    ``funnel`` holds the rows of the stages before export, each read from its stats.json.
+    """
     config, config_text = _read_config(run)
-    funnel: list[dict[str, Any]] = []
-    earlier_contaminated = 0
-    for stage in (*STAGES, PAIRS_STAGE):
-        store = run.stage(stage)
-        if not store.stats_path.is_file():
-            continue
-        st = store.load_stats()
-        funnel.append(
-            {
-                "stage": stage,
-                "read": st.read,
-                "written": st.written,
-                "dropped_total": st.dropped_total,
-                "dropped": dict(st.dropped),
-            }
-        )
-        if stage not in ("dataset", PAIRS_STAGE):
-            earlier_contaminated += sum(n for r, n in st.dropped.items() if "contam" in r)
+    earlier_contaminated = sum(
+        n
+        for row in funnel
+        if row.stage not in ("examples", "pairs")
+        for r, n in row.reasons.items()
+        if "contam" in r
+    )
     verdict_metrics = run.stage("verdicts").load_stats().metrics
-    dataset_stats = run.stage("dataset").load_stats()
+    dataset_stats = run.stage("examples").load_stats()
     removed = dict(sorted(dataset_stats.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
     select_cfg = config.get("select", {})
     model_cfg = config.get("model", {})
@@ -293,7 +292,8 @@ def build_summary(
         "license": cfg.license,
         "sft_rows": len(sft),
         "pairs_rows": len(pairs),
-        "funnel": funnel,
+        "sft_rows_with_tests_in_answer": sum(_holds_tests(row) for row in sft),
+        "funnel": [row.to_dict() for row in funnel],
         "execution": execution,
         "selection": {
             "removed": removed,
@@ -352,49 +352,89 @@ def hub_data_files() -> dict[str, str]:
     return {"sft": "sft/train-*", "pairs": "pairs/train-*"}
 
 
-def run_export(run: RunDir, cfg: ExportConfig, force: bool = False) -> ExportResult:
-    """Write ``RUN/dataset/export/`` from the ``dataset`` and ``pairs`` stages.
+def write_dataset(
+    run: RunDir, cfg: ExportConfig, funnel: list[FunnelRow]
+) -> tuple[ExportPaths, dict[str, Any]]:
+    """Write ``RUN/dataset/`` from the ``examples`` and ``pairs`` stages; return it and the
+    summary of every number its card shows."""
+    from datasets import Dataset
 
-    Export is cheap and always rewrites the folder (a changed license or title must
-    reach the card); ``force`` is accepted for symmetry with the other stages.
-    """
-    require_complete(run, "dataset", "select")
-    stage_dir = run.stage("dataset").dir
-    paths = ExportPaths(stage_dir / EXPORT_DIR)
-    sft = [sft_row(r) for r in run.stage("dataset").read()]
-    pairs = [pair_row(r) for r in run.stage(PAIRS_STAGE).read()]
-    summary = build_summary(run, cfg, sft, pairs)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=stage_dir))
+    paths = ExportPaths(run.path / DATASET_DIR)
+    sft = [sft_row(r) for r in run.stage("examples").read()]
+    pairs = [pair_row(r) for r in run.stage("pairs").read()]
+    summary = build_summary(run, cfg, funnel, sft, pairs)
+    run.ensure()
+    tmp = Path(tempfile.mkdtemp(prefix=".dataset-", dir=run.path))
     try:
         tmp_paths = ExportPaths(tmp)
         _write_jsonl(tmp_paths.sft_jsonl, sft)
         _write_jsonl(tmp_paths.pairs_jsonl, pairs)
-        from datasets import DatasetDict
-
         feats = features()
-        data = DatasetDict(
-            {"sft": _dataset(sft, feats["sft"]), "pairs": _dataset(pairs, feats["pairs"])}
-        )
-        data["sft"].to_parquet(str(tmp_paths.sft_parquet))
-        data["pairs"].to_parquet(str(tmp_paths.pairs_parquet))
-        data.save_to_disk(str(tmp_paths.hf))
+        for rows, name, target in (
+            (sft, "sft", tmp_paths.sft_parquet),
+            (pairs, "pairs", tmp_paths.pairs_parquet),
+        ):
+            data: Dataset = _dataset(rows, feats[name])
+            data.to_parquet(str(target))
         if cfg.plots:
             from selfalign.curate.plots import draw_all
 
             lengths = [len(r["messages"][-1]["content"]) if r["messages"] else 0 for r in sft]
             draw_all(summary, lengths, tmp_paths.plots)
         tmp_paths.card.write_text(render_card(summary, local_data_files(), cfg.plots), "utf-8")
-        tmp_paths.stats.write_text(
-            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8"
-        )
-        tmp_paths.success.write_text("ok\n", "utf-8")
         _swap_in(tmp, paths.root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("export: %d examples, %d pairs in %s", len(sft), len(pairs), paths.root)
+    return paths, summary
+
+
+def _read(ctx: StageContext) -> StageInput:
+    # No per-batch work: the whole export happens in finalize, on the driver.
+    return StageInput(items=[], item_id=str, total=0)
+
+
+def _processor(ctx: StageContext) -> Processor:
+    return lambda batch: BatchResult()
+
+
+def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
+    cfg: ExportConfig = ctx.config("export")
+    funnel = [
+        stage.funnel_row(ctx.run.stage(stage.name).load_stats())
+        for stage in ctx.stages()
+        if stage.name != STAGE_NAME and ctx.run.stage(stage.name).stats_path.is_file()
+    ]
+    paths, summary = write_dataset(ctx.run, cfg, funnel)
+    rows = summary["sft_rows"] + summary["pairs_rows"]
+    stats.read = rows
+    stats.written = rows
+    stats.metrics = {"dataset": str(paths.root), **summary}
     if cfg.push_to_hub:
         push_to_hub(paths, summary, cfg)
-    return ExportResult(paths, summary)
+
+
+def _report(stats: StageStats) -> list[Any]:
+    from selfalign.curate.cli import export_report
+
+    return export_report(stats)
+
+
+STAGE = Stage(
+    name=STAGE_NAME,
+    command="export",
+    summary="the publishable RUN/dataset: Parquet and JSONL configs, the dataset card, plots",
+    section=Section("export", ExportConfig),
+    inputs=("examples", "pairs"),
+    record=None,
+    read=_read,
+    processor=_processor,
+    finalize=_finalize,
+    units=("rows", "rows"),
+    batch_size=lambda cfg: 1,
+    distributed=False,
+    report=_report,
+)
 
 
 def _swap_in(new: Path, target: Path) -> None:
@@ -408,16 +448,14 @@ def _swap_in(new: Path, target: Path) -> None:
 
 def push_to_hub(paths: ExportPaths, summary: dict[str, Any], cfg: ExportConfig) -> None:
     """Push both configs and the card (with Hub data paths) to ``cfg.push_to_hub``."""
-    from datasets import DatasetDict, load_from_disk
+    from datasets import Dataset
     from huggingface_hub import HfApi
 
     assert cfg.push_to_hub is not None
-    data = load_from_disk(str(paths.hf))
-    assert isinstance(data, DatasetDict)
-    for name in ("sft", "pairs"):
-        data[name].push_to_hub(
-            cfg.push_to_hub, config_name=name, split="train", private=cfg.private
-        )
+    for name, path in local_data_files().items():
+        data = Dataset.from_parquet(str(paths.root / path))
+        assert isinstance(data, Dataset)
+        data.push_to_hub(cfg.push_to_hub, config_name=name, split="train", private=cfg.private)
     card = render_card(summary, hub_data_files(), plots=cfg.plots)
     api = HfApi()
     api.upload_file(
@@ -436,12 +474,13 @@ def push_to_hub(paths: ExportPaths, summary: dict[str, Any], cfg: ExportConfig) 
 
 
 __all__ = [
-    "EXPORT_DIR",
+    "DATASET_DIR",
+    "STAGE",
     "ExportPaths",
     "ExportResult",
     "export_paths",
     "features",
     "pair_row",
-    "run_export",
+    "write_dataset",
     "sft_row",
 ]

@@ -12,7 +12,8 @@ preference is ``execution``, and both verdicts travel with the pair.
 
 Output: :class:`~selfalign.records.PreferencePair` records in ``RUN/pairs/part-*.jsonl``
 (``parent_id`` = the example's id); examples without a failing answer are listed
-in ``RUN/rejected/pairs.jsonl`` as ``no_failing_attempt``.
+in ``RUN/rejected/pairs.jsonl`` as ``no_failing_attempt``. Options in ``[pairs]``;
+decontamination and parse errors follow ``[select]``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,22 @@ from selfalign.curate.candidates import (
     task_rng,
     verdict_summary,
 )
-from selfalign.curate.config import SelectConfig
+from selfalign.curate.config import PairsConfig, SelectConfig
+from selfalign.curate.select import make_contamination_check
 from selfalign.records import PreferencePair, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
-from selfalign.store import Rejection, RunDir, StageStats
+from selfalign.stage import (
+    BatchResult,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
+    read_stage_records,
+)
+from selfalign.store import Rejection
 
-PAIRS_STAGE = "pairs"
+STAGE_NAME = "pairs"
+NO_FAILING_ATTEMPT = "no_failing_attempt"
 
 
 def failing_answers(
@@ -57,22 +68,23 @@ def build_pairs(
     example: dict[str, Any],
     group: TaskGroup,
     cfg: SelectConfig,
+    pairs_cfg: PairsConfig,
     contaminated: Callable[[str], str | None],
 ) -> list[PreferencePair]:
-    """At most ``pairs_per_task`` pairs for one example's task."""
+    """At most ``per_task`` execution pairs for one example's task."""
     by_attempt = {a.attempt.id: a for a in group.answers}
     first = by_attempt.get(str(example.get("attempt_id")))
     if first is None:
         return []
     chosen = [first]
-    if cfg.pairs_per_task > 1:
+    if pairs_cfg.per_task > 1:
         others = eligible_answers(group, cfg, contaminated).keep
         chosen += [a for a in others if a is not first]
     rejected = failing_answers(group, cfg, contaminated)
     prompt = group.instruction
     pairs: list[PreferencePair] = []
     for rej in rejected:
-        if len(pairs) >= cfg.pairs_per_task:
+        if len(pairs) >= pairs_cfg.per_task:
             break
         good = chosen[len(pairs) % len(chosen)]
         if rej.attempt.response.strip() == good.attempt.response.strip():
@@ -100,28 +112,25 @@ def build_pairs(
     return pairs
 
 
-def run_pairs(
-    run: RunDir,
-    cfg: SelectConfig,
-    groups: list[TaskGroup] | None,
-    contaminated: Callable[[str], str | None],
-    progress: ProgressSink | None = None,
-    force: bool = False,
-) -> StageStats:
-    """Write the preference pairs of the run's data set to ``RUN/pairs``."""
-    store = run.stage(PAIRS_STAGE)
-    if not force and store.is_complete():
-        stats = store.load_stats()
-        stats.complete = True
-        return stats
-    by_task = {g.task_id: g for g in (groups or load_groups(run))}
-    examples = list(run.stage("dataset").read())
+def _read(ctx: StageContext) -> StageInput:
+    if not ctx.config("pairs").sources:
+        return StageInput(items=[], item_id=str, total=0)
+    return read_stage_records(ctx, "examples")
+
+
+def _processor(ctx: StageContext) -> Processor:
+    cfg: SelectConfig = ctx.config("select")
+    pairs_cfg: PairsConfig = ctx.config("pairs")
+    contaminated = make_contamination_check(cfg)
+    # Malformed tasks, attempts and verdicts were counted by the examples stage.
+    groups, _ = load_groups(ctx.run)
+    by_task = {g.task_id: g for g in groups}
 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         result = BatchResult()
         for example in batch:
             group = by_task.get(str(example.get("task_id")))
-            pairs = build_pairs(example, group, cfg, contaminated) if group else []
+            pairs = build_pairs(example, group, cfg, pairs_cfg, contaminated) if group else []
             if pairs:
                 result.outputs.extend(pairs)
                 for pair in pairs:
@@ -131,20 +140,26 @@ def run_pairs(
                 result.rejections.append(
                     Rejection(
                         id=str(example.get("id")),
-                        reason="no_failing_attempt",
+                        reason=NO_FAILING_ATTEMPT,
                         record={"task_id": example.get("task_id")},
                     )
                 )
         return result
 
-    return run_stage(
-        run,
-        PAIRS_STAGE,
-        examples,
-        process,
-        input_id=lambda e: str(e.get("id")),
-        batch_size=cfg.batch_size,
-        total=len(examples),
-        progress=progress,
-        force=force,
-    )
+    return process
+
+
+STAGE = Stage(
+    name=STAGE_NAME,
+    command="pairs",
+    summary="DPO preference pairs: a passing answer beats a failing one of the same task",
+    section=Section("pairs", PairsConfig),
+    # The selection's rules also judge the rejected side; its options carry a prefix here.
+    uses=(Section("select", SelectConfig, option_prefix="select-"),),
+    inputs=("examples",),
+    record=PreferencePair,
+    read=_read,
+    processor=_processor,
+    units=("examples", "pairs"),
+    distributed=False,
+)

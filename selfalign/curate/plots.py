@@ -23,9 +23,9 @@ def _pyplot() -> Any:
 
 
 def plot_funnel(funnel: Sequence[dict[str, Any]], path: Path) -> None:
-    """Records written by each stage, in pipeline order (horizontal bars, largest on top)."""
+    """Records written by each stage, in pipeline order (horizontal bars, first on top)."""
     plt = _pyplot()
-    labels = [str(row["stage"]) for row in funnel]
+    labels = [f"{row['stage']} ({row['unit_out']})" for row in funnel]
     values = [int(row["written"]) for row in funnel]
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(labels) + 1.2))
     bars = ax.barh(labels[::-1], values[::-1], color="#4C72B0")

@@ -12,9 +12,9 @@ instructions, responses and solution code (``duplicate_instruction``,
 ``near_duplicate_instruction``, ``duplicate_response``, ``near_duplicate_response``,
 ``duplicate_code``, ``near_duplicate_code``); the first example in run order is kept.
 
-Output: :class:`~selfalign.records.Example` records in ``RUN/dataset/part-*.jsonl``
-(``parent_id`` = task id), every dropped task in ``RUN/rejected/dataset.jsonl``.
-Then the preference pairs (:mod:`selfalign.curate.pairs`) go to ``RUN/pairs/``.
+Output: :class:`~selfalign.records.Example` records in ``RUN/examples/part-*.jsonl``
+(``parent_id`` = task id), every dropped task in ``RUN/rejected/examples.jsonl``.
+The preference pairs (:mod:`selfalign.curate.pairs`) are a stage of their own.
 """
 
 from __future__ import annotations
@@ -22,46 +22,33 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from selfalign.curate.candidates import (
-    StageNotReady,
     TaskGroup,
     eligible_answers,
     load_groups,
     pick,
-    require_complete,
 )
 from selfalign.curate.config import SelectConfig
 from selfalign.records import Example, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
-from selfalign.store import (
-    Rejection,
-    RunDir,
-    StageStats,
-    StageStore,
-    atomic_write_text,
-    count_reasons,
-    dumps_line,
-    read_jsonl,
+from selfalign.stage import (
+    BatchResult,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
 )
+from selfalign.store import Rejection, StageStats, StageStore, count_reasons
 
 logger = logging.getLogger(__name__)
 
-STAGE = "dataset"
+STAGE_NAME = "examples"
 DEDUP_FIELDS = ("instruction", "response", "code")
-
-__all__ = ["STAGE", "SelectResult", "StageNotReady", "build_example", "run_select"]
-
-
-@dataclass
-class SelectResult:
-    """Stats of the two stages ``select`` writes."""
-
-    dataset: StageStats
-    pairs: StageStats | None
+SELECT = Section("select", SelectConfig)
+"""``[select]``: also read by the pairs stage (decontamination, parse errors, the seed)."""
 
 
 def make_contamination_check(cfg: SelectConfig) -> Callable[[str], str | None]:
@@ -186,69 +173,43 @@ def dedup_examples(
     return kept, rejections
 
 
-def _finalize(cfg: SelectConfig) -> Callable[[StageStore, StageStats], None]:
-    def finalize(store: StageStore, stats: StageStats) -> None:
-        examples = list(store.read())
-        if cfg.dedup:
-            kept, rejections = dedup_examples(examples, cfg)
-            # Rejections are saved before the shards shrink: a kill in between
-            # re-runs the dedup, which keeps the same examples again.
-            store.append_rejections(rejections)
-            drop = {r.record.get("id") for r in rejections}
-            if drop:
-                for shard in store.shards():
-                    rows = list(read_jsonl(shard))
-                    keep = [r for r in rows if r.get("id") not in drop]
-                    if len(keep) != len(rows):
-                        atomic_write_text(shard, "".join(dumps_line(r) for r in keep))
-        else:
-            kept = examples
-        stats.written = len(kept)
-        stats.dropped = dict(count_reasons(store.read_rejected()))
-        stats.metrics["examples"] = len(kept)
-        stats.metrics["config"] = {"pick": cfg.pick, "seed": cfg.seed}
-
-    return finalize
-
-
-def run_select(
-    run: RunDir,
-    cfg: SelectConfig,
-    progress: ProgressSink | None = None,
-    force: bool = False,
-) -> SelectResult:
-    """Select the data set (``RUN/dataset``) and the preference pairs (``RUN/pairs``).
-
-    Needs complete ``attempts`` and ``verdicts`` stages (``tasks`` is read when present,
-    for the category, difficulty and concepts of each example).
-    """
-    from selfalign.curate.pairs import PAIRS_STAGE, run_pairs
-
-    require_complete(run, "verdicts", "execute")
-    dataset_store = run.stage(STAGE)
-    pairs_store = run.stage(PAIRS_STAGE)
-    need_dataset = force or not dataset_store.is_complete()
-    need_pairs = cfg.pairs and (need_dataset or not pairs_store.is_complete())
-    groups = load_groups(run) if (need_dataset or need_pairs) else []
-    contaminated = make_contamination_check(cfg)
-    selector = _Selector(cfg, contaminated)
-    dataset = run_stage(
-        run,
-        STAGE,
-        groups,
-        selector.process,
-        input_id=lambda g: g.task_id,
-        batch_size=cfg.batch_size,
-        total=len(groups) or None,
-        progress=progress,
-        force=force,
-        finalize=_finalize(cfg),
+def _read(ctx: StageContext) -> StageInput:
+    groups, malformed = load_groups(ctx.run)
+    return StageInput(
+        items=groups, item_id=lambda g: g.task_id, total=len(groups) or None, rejections=malformed
     )
-    pairs = None
-    if cfg.pairs:
-        pairs = run_pairs(
-            run, cfg, groups, contaminated, progress=progress, force=force or need_dataset
-        )
-    elif force or need_dataset:
-        pairs_store.reset()
-    return SelectResult(dataset=dataset, pairs=pairs)
+
+
+def _processor(ctx: StageContext) -> Processor:
+    cfg: SelectConfig = ctx.config("select")
+    return _Selector(cfg, make_contamination_check(cfg)).process
+
+
+def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
+    cfg: SelectConfig = ctx.config("select")
+    examples = list(store.read())
+    if cfg.dedup:
+        kept, rejections = dedup_examples(examples, cfg)
+        store.drop(rejections)
+    else:
+        kept = examples
+    stats.written = len(kept)
+    stats.dropped = dict(count_reasons(store.read_rejected()))
+    stats.metrics["examples"] = len(kept)
+    stats.metrics["config"] = {"pick": cfg.pick, "seed": cfg.seed}
+
+
+STAGE = Stage(
+    name=STAGE_NAME,
+    command="select",
+    summary="one strong passing answer per task; contamination and duplicates dropped",
+    section=SELECT,
+    inputs=("attempts", "verdicts"),
+    optional_inputs=("tasks",),
+    record=Example,
+    read=_read,
+    processor=_processor,
+    finalize=_finalize,
+    units=("tasks", "examples"),
+    distributed=False,
+)

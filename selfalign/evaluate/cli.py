@@ -1,4 +1,9 @@
-"""`selfalign eval humaneval` and `selfalign eval compare`: the evaluation command line."""
+"""`selfalign eval humaneval` and `selfalign eval compare`: the evaluation command line.
+
+`eval humaneval` reads the same `[model]` and `[sandbox]` sections, with the same
+options, as the data stages (the sandbox's options carry a `--sandbox-` prefix here,
+beside the model's), and `[eval.humaneval]` for the benchmark itself.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +16,20 @@ from rich.table import Table
 
 from selfalign.cli_support import (
     RichProgress,
-    config_options,
     console,
     read_config_file,
+    section_options,
     setup_logging,
-    take_config,
+    take_section,
     with_cli_errors,
 )
-from selfalign.config import ConfigError
 from selfalign.evaluate.humaneval import HumanEvalConfig
+from selfalign.generation.common import MODEL
+from selfalign.sandbox.config import SandboxConfig
+from selfalign.stage import Section
 
-_BACKENDS = ("transformers", "vllm", "openai")
+SANDBOX = Section("sandbox", SandboxConfig, option_prefix="sandbox-")
+HUMANEVAL = Section("eval.humaneval", HumanEvalConfig)
 
 
 def _slug(model: str) -> str:
@@ -36,30 +44,6 @@ def eval_group() -> None:
 
 @eval_group.command(name="humaneval")
 @click.option(
-    "--model",
-    default="embedded",
-    show_default=True,
-    help="Model: 'embedded' (SmolLM2-135M-Instruct), a trained output directory or a hub id; "
-    "for --backend openai, the name the server expects.",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(_BACKENDS),
-    default="transformers",
-    show_default=True,
-    help="Inference backend.",
-)
-@click.option(
-    "--base-url", default=None, help="--backend openai: the server's URL (…/v1)."
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="transformers backend: where the model runs.",
-)
-@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -71,7 +55,8 @@ def eval_group() -> None:
     "config_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="TOML file whose [eval.humaneval] section sets these options; command-line options win.",
+    help="TOML file whose [model], [sandbox] and [eval.humaneval] sections set these "
+    "options; command-line options win.",
 )
 @click.option(
     "--log-level",
@@ -80,52 +65,44 @@ def eval_group() -> None:
     show_default=True,
     help="How much the library logs.",
 )
-@config_options(HumanEvalConfig)
+@section_options(MODEL)
+@section_options(SANDBOX)
+@section_options(HUMANEVAL)
 @with_cli_errors
 def humaneval_command(
-    model: str,
-    backend: str,
-    base_url: str | None,
-    device: str,
-    out: Path | None,
-    config_file: Path | None,
-    log_level: str,
-    **options: Any,
+    out: Path | None, config_file: Path | None, log_level: str, **options: Any
 ) -> None:
-    """Generate completions for HumanEval, run them in the sandbox, report pass@k."""
+    """Generate completions for HumanEval, run them in the sandbox, report pass@k and
+    executability (the completion runs without error up to the tests)."""
     from selfalign.evaluate.humaneval import evaluate
     from selfalign.llm.base import load_llm
-    from selfalign.llm.config import ModelConfig
-    from selfalign.sandbox import SandboxUnavailable
 
     setup_logging(log_level)
     file_values = read_config_file(config_file)
-    section = file_values.get("eval", {})
-    section = section.get("humaneval", {}) if isinstance(section, dict) else {}
-    try:
-        cfg = take_config(HumanEvalConfig, "eval.humaneval", options, {"eval.humaneval": section})
-        model_kwargs: dict[str, Any] = {"backend": backend, "model": model, "mode": cfg.mode}
-        if backend == "transformers":
-            model_kwargs["device"] = device
-        if base_url:
-            model_kwargs["base_url"] = base_url
-        model_cfg = ModelConfig(**model_kwargs)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    out = out or Path("runs/eval") / f"humaneval-{_slug(model)}"
+    model_cfg = take_section(MODEL, options, file_values)
+    sandbox_cfg = take_section(SANDBOX, options, file_values)
+    cfg = take_section(HUMANEVAL, options, file_values)
+    out = out or Path("runs/eval") / f"humaneval-{_slug(model_cfg.model)}"
     llm = load_llm(model_cfg)
-    try:
-        report = evaluate(
-            llm, cfg, model_name=model, backend=backend, out=out, progress=RichProgress()
-        )
-    except SandboxUnavailable as exc:
-        raise ConfigError(str(exc)) from exc
+    report = evaluate(
+        llm,
+        cfg,
+        sandbox_cfg,
+        mode=model_cfg.mode,
+        model_name=model_cfg.model,
+        backend=model_cfg.backend,
+        out=out,
+        progress=RichProgress(),
+    )
     summary = report.summary
-    table = Table(title=f"HumanEval: {model} ({cfg.mode}, {summary['problems']} problems)")
+    table = Table(
+        title=f"HumanEval: {model_cfg.model} ({model_cfg.mode}, {summary['problems']} problems)"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in summary["pass_at_k"].items():
         table.add_row(key, f"{100 * value:.1f}%", style="green")
+    table.add_row("executability", f"{100 * summary['executability']:.1f}%")
     for status, count in sorted(summary["statuses"].items()):
         table.add_row(f"programs: {status}", str(count))
     table.add_row("completions hitting max_new_tokens", str(summary["hit_max_new_tokens"]))

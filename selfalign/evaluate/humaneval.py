@@ -31,7 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selfalign.evaluate.passk import mean_pass_at_k, pass_at_k
-from selfalign.runner import NullProgress, ProgressSink
+from selfalign.generation.parse import PY_LANGS, code_blocks
+from selfalign.llm.base import StopTrimmer
+from selfalign.sandbox.humaneval import assemble
+from selfalign.sandbox.verdict import is_executable
+from selfalign.stage import NullProgress, ProgressSink
 from selfalign.store import atomic_write_text, dumps_line
 
 if TYPE_CHECKING:
@@ -50,21 +54,17 @@ CHAT_INSTRUCTION = (
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
-MODES = ("completion", "chat")
 
 
 @dataclass
 class HumanEvalConfig:
-    """How to run HumanEval (section `[eval.humaneval]`; the model is chosen separately)."""
+    """How to run HumanEval (section ``[eval.humaneval]``).
 
-    mode: str = field(
-        default="completion",
-        metadata={
-            "help": "completion: continue the prompt as-is (base models); chat: ask through the "
-            "chat template and take the code block (instruct models).",
-            "choices": MODES,
-        },
-    )
+    The model, its backend and its prompt mode come from ``[model]`` (``completion``
+    continues the prompt as-is, for base models; ``chat`` asks through the chat template
+    and takes the code block, for instruct models); the sandbox from ``[sandbox]``.
+    """
+
     limit: int | None = field(
         default=None, metadata={"help": "Evaluate only the first N problems (all 164 if unset)."}
     )
@@ -85,20 +85,12 @@ class HumanEvalConfig:
         default=1.0, metadata={"help": "Above 1 discourages loops (tiny models under greedy)."}
     )
     seed: int = field(default=0, metadata={"help": "Sampling seed, where the backend allows one."})
-    workers: int = field(default=2, metadata={"help": "Sandboxes running programs in parallel."})
-    timeout: float = field(default=10.0, metadata={"help": "Seconds per program in the sandbox."})
-    sandbox: str = field(
-        default="docker",
-        metadata={"help": "Sandbox backend.", "choices": ("docker", "bwrap")},
-    )
     batch_problems: int = field(
         default=8,
         metadata={"help": "Problems handed to the engine at once (progress granularity)."},
     )
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode {self.mode!r} is unknown; choose one of {MODES}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
         if self.samples < 1:
@@ -118,11 +110,9 @@ class HumanEvalConfig:
                 f"pass@{bad[0]} needs at least {bad[0]} samples per problem; "
                 f"raise --samples to {max(self.k)} or drop k={bad[0]}"
             )
-        for name in ("max_new_tokens", "workers", "batch_problems"):
+        for name in ("max_new_tokens", "batch_problems"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
 
 
 # -- problems, prompts, programs ------------------------------------------------------
@@ -144,21 +134,17 @@ def build_prompt(problem: dict[str, Any], mode: str) -> str | list[dict[str, str
 
 def trim_completion(text: str) -> str:
     """Cut a completion-mode continuation at the first stop sequence."""
-    cut = min((i for s in STOP_SEQUENCES if (i := text.find(s)) >= 0), default=-1)
-    return text if cut < 0 else text[:cut]
-
-
-_FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+    return StopTrimmer(STOP_SEQUENCES)(text)[0]
 
 
 def extract_code(reply: str) -> str:
     """The first ```python block of a chat reply, else the first fenced block, else the reply."""
-    blocks = _FENCE.findall(reply)
-    for lang, body in blocks:
-        if lang.lower() in ("python", "py", "python3"):
-            return body
+    blocks = code_blocks(reply)
+    for block in blocks:
+        if block.lang and block.lang in PY_LANGS:
+            return block.code
     if blocks:
-        return blocks[0][1]
+        return blocks[0].code
     return reply
 
 
@@ -173,14 +159,11 @@ def _as_body(code: str) -> str:
 
 def build_program(problem: dict[str, Any], completion: str, mode: str) -> str:
     """The program the sandbox runs for one completion (see the module docstring)."""
-    tail = f"\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
     if mode == "chat":
         code = extract_code(completion)
         defines = re.search(rf"^\s*def\s+{re.escape(problem['entry_point'])}\s*\(", code, re.M)
-        if defines:
-            return problem["prompt"] + "\n\n" + code + tail
-        return problem["prompt"] + _as_body(code) + tail
-    return problem["prompt"] + trim_completion(completion) + tail
+        return assemble(problem, "\n\n" + code if defines else _as_body(code))
+    return assemble(problem, trim_completion(completion))
 
 
 # -- execution and scoring ----------------------------------------------------------
@@ -214,6 +197,8 @@ class ProblemResult:
     passed: int
     pass_at_k: dict[str, float]
     samples: list[dict[str, Any]]
+    executable: int = 0
+    """Samples that ran without error up to the tests (passed, or an assert failed)."""
 
 
 @dataclass
@@ -228,6 +213,18 @@ class HumanEvalReport:
         return dict(self.summary["pass_at_k"])
 
 
+@dataclass
+class Scores:
+    """What executing every completion gives: per-problem results and the overall numbers."""
+
+    results: list[ProblemResult]
+    pass_at_k: dict[str, float]
+    executability: float
+    """Share of all samples that ran without error up to the tests (the RLAIF measure)."""
+    statuses: Counter[str]
+    seconds: float
+
+
 def score(
     problems: Sequence[dict[str, Any]],
     completions: Sequence[Sequence[str]],
@@ -235,8 +232,8 @@ def score(
     ks: Sequence[int],
     execute: Executor,
     generations: Sequence[Sequence[Any]] | None = None,
-) -> tuple[list[ProblemResult], dict[str, float], Counter[str], float]:
-    """Run every completion of every problem; per-problem results, pass@k, statuses, seconds."""
+) -> Scores:
+    """Run every completion of every problem: per-problem results, pass@k, executability."""
     programs: list[tuple[str, str]] = []
     for problem, samples in zip(problems, completions, strict=True):
         for j, completion in enumerate(samples):
@@ -248,13 +245,19 @@ def score(
     results: list[ProblemResult] = []
     for index, (problem, samples) in enumerate(zip(problems, completions, strict=True)):
         records = []
-        passed = 0
+        passed = executable = 0
         for j, completion in enumerate(samples):
             verdict = verdicts.get(f"{problem['task_id']}#{j}")
             status = verdict.status if verdict is not None else "sandbox_error"
             statuses[status] += 1
             passed += status == "pass"
-            record: dict[str, Any] = {"completion": completion, "status": status}
+            runs = verdict is not None and is_executable(status, verdict.exception)
+            executable += runs
+            record: dict[str, Any] = {
+                "completion": completion,
+                "status": status,
+                "executable": runs,
+            }
             if verdict is not None and status != "pass":
                 record["exception"] = verdict.exception
                 record["stderr_tail"] = verdict.stderr_tail[-1000:]
@@ -271,11 +274,14 @@ def score(
                 passed=passed,
                 pass_at_k={f"pass@{k}": pass_at_k(n, passed, k) for k in ks if k <= n},
                 samples=records,
+                executable=executable,
             )
         )
     counts = [(r.n, r.passed) for r in results]
     overall = {f"pass@{k}": mean_pass_at_k(counts, k) for k in ks}
-    return results, overall, statuses, seconds
+    total = sum(r.n for r in results)
+    executability = sum(r.executable for r in results) / total if total else 0.0
+    return Scores(results, overall, executability, statuses, seconds)
 
 
 # -- generation ----------------------------------------------------------------------
@@ -285,6 +291,7 @@ def generate(
     llm: LLM,
     problems: Sequence[dict[str, Any]],
     cfg: HumanEvalConfig,
+    mode: str,
     progress: ProgressSink | None = None,
 ) -> list[list[Any]]:
     """``cfg.samples`` generations per problem, through any backend, in problem order."""
@@ -295,7 +302,7 @@ def generate(
         top_p=cfg.top_p,
         max_tokens=cfg.max_new_tokens,
         n=cfg.samples,
-        stop=STOP_SEQUENCES if cfg.mode == "completion" else (),
+        stop=STOP_SEQUENCES if mode == "completion" else (),
         seed=cfg.seed,
         repetition_penalty=cfg.repetition_penalty,
     )
@@ -305,7 +312,7 @@ def generate(
     try:
         for start in range(0, len(problems), cfg.batch_problems):
             chunk = problems[start : start + cfg.batch_problems]
-            generated = llm.generate([build_prompt(p, cfg.mode) for p in chunk], params)
+            generated = llm.generate([build_prompt(p, mode) for p in chunk], params)
             out.extend(generated)
             tokens = sum(g.completion_tokens for gens in generated for g in gens)
             sink.advance(len(chunk), generated_tokens=float(tokens))
@@ -319,30 +326,27 @@ def evaluate(
     cfg: HumanEvalConfig,
     sandbox: SandboxConfig | None = None,
     *,
+    mode: str = "completion",
     model_name: str = "",
     backend: str = "",
     out: Path | None = None,
     progress: ProgressSink | None = None,
     execute: Executor | None = None,
 ) -> HumanEvalReport:
-    """Generate, execute and score; write ``results.jsonl`` and ``summary.json`` to ``out``."""
+    """Generate, execute and score; write ``results.jsonl`` and ``summary.json`` to ``out``.
+
+    ``mode`` is the prompt shape of ``[model]``: ``completion`` or ``chat``.
+    """
     problems = load_problems(cfg.limit)
     start = time.monotonic()
-    generations = generate(llm, problems, cfg, progress)
+    generations = generate(llm, problems, cfg, mode, progress)
     gen_seconds = time.monotonic() - start
     completions = [[g.text for g in gens] for gens in generations]
     if execute is None:
         from selfalign.sandbox import SandboxConfig
 
-        sandbox = sandbox or SandboxConfig(
-            backend=cfg.sandbox,  # type: ignore[arg-type]
-            workers=cfg.workers,
-            timeout_s=cfg.timeout,
-        )
-        execute = sandbox_executor(sandbox)
-    results, overall, statuses, exec_seconds = score(
-        problems, completions, cfg.mode, cfg.k, execute, generations
-    )
+        execute = sandbox_executor(sandbox or SandboxConfig())
+    scores = score(problems, completions, mode, cfg.k, execute, generations)
     tokens = sum(g.completion_tokens for gens in generations for g in gens)
     truncated = sum(g.finish_reason == "length" for gens in generations for g in gens)
     summary = {
@@ -350,18 +354,20 @@ def evaluate(
         "model": model_name,
         "backend": backend,
         "problems": len(problems),
-        **{k: v for k, v in asdict(cfg).items() if k not in ("workers", "batch_problems")},
-        "pass_at_k": overall,
-        "statuses": dict(statuses),
+        "mode": mode,
+        **{k: v for k, v in asdict(cfg).items() if k != "batch_problems"},
+        "pass_at_k": scores.pass_at_k,
+        "executability": round(scores.executability, 4),
+        "statuses": dict(scores.statuses),
         "hit_max_new_tokens": truncated,
         "generated_tokens": tokens,
         "generation_seconds": round(gen_seconds, 2),
-        "execution_seconds": round(exec_seconds, 2),
+        "execution_seconds": round(scores.seconds, 2),
     }
-    report = HumanEvalReport(summary=summary, problems=results)
+    report = HumanEvalReport(summary=summary, problems=scores.results)
     if out is not None:
         write_report(report, out)
-    logger.info("humaneval %s: %s", model_name, overall)
+    logger.info("humaneval %s: %s", model_name, scores.pass_at_k)
     return report
 
 
@@ -395,6 +401,7 @@ def compare(paths: Sequence[Path]) -> Comparison:
     metrics: dict[str, list[float | None]] = {
         k: [s["pass_at_k"].get(k) for _, s in summaries] for k in keys
     }
+    metrics["executability"] = [s.get("executability") for _, s in summaries]
     comparison = Comparison(labels=labels, metrics=metrics)
     if len(summaries) >= 2:
         before = _passed_by_task(summaries[0][0].parent / RESULTS_FILE)

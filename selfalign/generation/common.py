@@ -1,71 +1,20 @@
-"""What the three generation stages share: reading the previous stage, loading the model once."""
+"""What the three generation stages share: the model section, their input, record ids."""
 
 from __future__ import annotations
 
-import itertools
-import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-from selfalign.config import ConfigError
-from selfalign.llm.base import LLM, Generation, Prompt, SamplingParams, load_llm
 from selfalign.llm.config import ModelConfig
-from selfalign.store import RunDir
+from selfalign.stage import Section, StageContext, StageInput, read_stage_records
 
-logger = logging.getLogger(__name__)
-
-MALFORMED_INPUT = "malformed_input"
 NO_GENERATION = "no_generation"
 """The backend returned no sample for a prompt (a server dropping choices)."""
 
-
-class MissingInputError(ConfigError):
-    """The previous stage has not run (or not finished) in this run directory."""
-
-
-def previous_stage_records(
-    run: RunDir, stage: str, command: str, limit: int = 0
-) -> tuple[list[dict[str, Any]], int]:
-    """The previous stage's records (the first `limit` if set) and their count.
-
-    Fails with the command to run when that stage is missing or incomplete.
-    """
-    store = run.stage(stage)
-    if not store.is_complete():
-        state = "is incomplete" if store.exists() else "has not run"
-        raise MissingInputError(
-            f"stage {stage!r} {state} in {run.path}: run `selfalign {command} --run {run.path}` "
-            "first"
-        )
-    records: Iterator[dict[str, Any]] = store.read()
-    if limit:
-        records = itertools.islice(records, limit)
-    rows = list(records)
-    return rows, len(rows)
+MODEL = Section("model", ModelConfig)
+"""``[model]``: the model the generation stages share (one load for all three in ``generate``)."""
 
 
-def input_id(record: dict[str, Any]) -> str:
-    return str(record.get("id"))
-
-
-@dataclass
-class LazyLLM:
-    """Loads the backend on first use, so resuming a finished stage never loads a model."""
-
-    cfg: ModelConfig
-    llm: LLM | None = None
-    loader: Callable[[ModelConfig], LLM] = field(default=load_llm)
-
-    def get(self) -> LLM:
-        if self.llm is None:
-            self.llm = self.loader(self.cfg)
-        return self.llm
-
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
-        """The ``LLM`` protocol: load on first use, then delegate, so one instance can be
-        shared by several stages without loading a model none of them needs."""
-        return self.get().generate(prompts, params)
+def limited_input(ctx: StageContext, stage: str, section: str) -> StageInput:
+    """The records of ``stage``, the first ``[section] limit`` of them when a limit is set."""
+    return read_stage_records(ctx, stage, ctx.config(section).limit)
 
 
 def model_key(cfg: ModelConfig) -> str:

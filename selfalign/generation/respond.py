@@ -11,39 +11,35 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from selfalign.generation.common import (
-    MALFORMED_INPUT,
-    NO_GENERATION,
-    LazyLLM,
-    input_id,
-    model_key,
-    previous_stage_records,
-)
+from selfalign.generation.common import MODEL, NO_GENERATION, limited_input, model_key
 from selfalign.generation.config import RespondConfig
-from selfalign.generation.parse import first_statements, parse_answer
-from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
-from selfalign.generation.tests_step import CLOSING_FENCE, FENCE, Answer, write_tests
-from selfalign.llm.base import LLM, SamplingParams
-from selfalign.llm.config import ModelConfig
+from selfalign.llm.base import SamplingParams
 from selfalign.records import Attempt, Task, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
-from selfalign.store import Rejection, RunDir, StageStats
+from selfalign.stage import (
+    BatchResult,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
+    parse_records,
+)
+from selfalign.store import Rejection
 
 logger = logging.getLogger(__name__)
 
-STAGE = "attempts"
+
+def _read(ctx: StageContext) -> StageInput:
+    return limited_input(ctx, "tasks", "respond")
 
 
-def run_respond(
-    run: RunDir,
-    model_cfg: ModelConfig,
-    cfg: RespondConfig,
-    progress: ProgressSink | None = None,
-    force: bool = False,
-    llm: LLM | None = None,
-) -> StageStats:
-    """Run I→R over `RUN/tasks` into `RUN/attempts`, resuming an interrupted run."""
-    rows, total = previous_stage_records(run, "tasks", "tasks", cfg.limit)
+def _processor(ctx: StageContext) -> Processor:
+    from selfalign.generation.parse import first_statements, parse_answer
+    from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+    from selfalign.generation.tests_step import CLOSING_FENCE, FENCE, Answer, write_tests
+
+    model_cfg = ctx.config("model")
+    cfg: RespondConfig = ctx.config("respond")
     builder = PromptBuilder.load(
         "respond",
         cfg.prompts_dir,
@@ -52,7 +48,7 @@ def run_respond(
         seed=cfg.seed,
     )
     params = cfg.sampling(n=cfg.num_samples, extra_stop=builder.stop)
-    engine = LazyLLM(model_cfg, llm)
+    engine = ctx.llm()
     model = model_key(model_cfg)
 
     tests_params: SamplingParams | None = None
@@ -71,14 +67,7 @@ def run_respond(
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         metrics: dict[str, float] = {"generated_tokens": 0, "parse_ok": 0}
         result = BatchResult(metrics=metrics)
-        tasks: list[Task] = []
-        for row in batch:
-            try:
-                tasks.append(Task.from_dict(row))
-            except (TypeError, ValueError) as exc:
-                result.rejections.append(
-                    Rejection(id=input_id(row), reason=MALFORMED_INPUT, record=row, detail=str(exc))
-                )
+        tasks, result.rejections = parse_records(batch, Task)
         starts = [
             cfg.answer_start(category=t.category, difficulty=t.difficulty, language=t.language)
             for t in tasks
@@ -87,13 +76,13 @@ def run_respond(
             with_answer_start(builder.respond(t.id, t.instruction, t.category), start)
             for t, start in zip(tasks, starts, strict=True)
         ]
-        generations = engine.get().generate(prompts, params) if prompts else []
+        generations = engine.generate(prompts, params) if prompts else []
         answers = [
             [Answer(start + g.text, g.finish_reason, g.completion_tokens, len(start)) for g in gens]
             for start, gens in zip(starts, generations, strict=True)
         ]
         if tests_params is not None:
-            metrics["tests_step"] = write_tests(engine.get(), prompts, answers, tests_params)
+            metrics["tests_step"] = write_tests(engine, prompts, answers, tests_params)
         for task, prompt, task_answers in zip(tasks, prompts, answers, strict=True):
             if not task_answers:
                 result.rejections.append(Rejection(id=task.id, reason=NO_GENERATION))
@@ -131,14 +120,18 @@ def run_respond(
                 )
         return result
 
-    return run_stage(
-        run,
-        STAGE,
-        rows,
-        process,
-        input_id=input_id,
-        batch_size=cfg.batch_size,
-        total=total,
-        progress=progress,
-        force=force,
-    )
+    return process
+
+
+STAGE = Stage(
+    name="attempts",
+    command="respond",
+    summary="I→R: the model answers each task several times, each answer with its own tests",
+    section=Section("respond", RespondConfig),
+    uses=(MODEL,),
+    inputs=("tasks",),
+    record=Attempt,
+    read=_read,
+    processor=_processor,
+    units=("tasks", "attempts"),
+)

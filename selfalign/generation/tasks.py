@@ -1,35 +1,27 @@
-"""C→I: write one coding task per concept list, of a sampled category and difficulty."""
+"""C→I: one coding task per concept list, of a sampled category and difficulty (``tasks``)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from selfalign.generation.common import (
-    MALFORMED_INPUT,
-    NO_GENERATION,
-    LazyLLM,
-    input_id,
-    model_key,
-    previous_stage_records,
-)
+from selfalign.generation.common import MODEL, NO_GENERATION, limited_input, model_key
 from selfalign.generation.config import TasksConfig
-from selfalign.generation.parse import parse_instruction
-from selfalign.generation.prompts import (
-    PromptBuilder,
-    prompt_hash,
-    request_rng,
-    with_answer_start,
-)
-from selfalign.llm.base import LLM
-from selfalign.llm.config import ModelConfig
+from selfalign.generation.prompts import request_rng
 from selfalign.records import Concepts, Task, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
-from selfalign.store import Rejection, RunDir, StageStats
+from selfalign.stage import (
+    BatchResult,
+    Processor,
+    Section,
+    Stage,
+    StageContext,
+    StageInput,
+    parse_records,
+)
+from selfalign.store import Rejection
 
 logger = logging.getLogger(__name__)
 
-STAGE = "tasks"
 EMPTY_INSTRUCTION = "empty_instruction"
 SHORT_INSTRUCTION = "short_instruction"
 
@@ -44,35 +36,27 @@ def sample_spec(cfg: TasksConfig, record_id: str) -> tuple[str, str]:
     return category, difficulty
 
 
-def run_tasks(
-    run: RunDir,
-    model_cfg: ModelConfig,
-    cfg: TasksConfig,
-    progress: ProgressSink | None = None,
-    force: bool = False,
-    llm: LLM | None = None,
-) -> StageStats:
-    """Run C→I over `RUN/concepts` into `RUN/tasks`, resuming an interrupted run."""
-    rows, total = previous_stage_records(run, "concepts", "concepts", cfg.limit)
+def _read(ctx: StageContext) -> StageInput:
+    return limited_input(ctx, "concepts", "tasks")
+
+
+def _processor(ctx: StageContext) -> Processor:
+    from selfalign.generation.parse import parse_instruction
+    from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+
+    model_cfg = ctx.config("model")
+    cfg: TasksConfig = ctx.config("tasks")
     builder = PromptBuilder.load(
-        STAGE, cfg.prompts_dir, num_fewshot=cfg.num_fewshot, mode=model_cfg.mode, seed=cfg.seed
+        "tasks", cfg.prompts_dir, num_fewshot=cfg.num_fewshot, mode=model_cfg.mode, seed=cfg.seed
     )
     params = cfg.sampling(n=1, extra_stop=builder.stop)
-    engine = LazyLLM(model_cfg, llm)
+    engine = ctx.llm()
     model = model_key(model_cfg)
 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         result = BatchResult(metrics={"generated_tokens": 0})
-        good: list[tuple[Concepts, str, str]] = []
-        for row in batch:
-            try:
-                record = Concepts.from_dict(row)
-            except (TypeError, ValueError) as exc:
-                result.rejections.append(
-                    Rejection(id=input_id(row), reason=MALFORMED_INPUT, record=row, detail=str(exc))
-                )
-                continue
-            good.append((record, *sample_spec(cfg, record.id)))
+        records, result.rejections = parse_records(batch, Concepts)
+        good = [(record, *sample_spec(cfg, record.id)) for record in records]
         starts = [
             cfg.answer_start(category=category, difficulty=difficulty, language=cfg.language)
             for _, category, difficulty in good
@@ -83,7 +67,7 @@ def run_tasks(
             )
             for (c, category, difficulty), start in zip(good, starts, strict=True)
         ]
-        generations = engine.get().generate(prompts, params) if prompts else []
+        generations = engine.generate(prompts, params) if prompts else []
         for (record, category, difficulty), start, prompt, gens in zip(
             good, starts, prompts, generations, strict=True
         ):
@@ -121,14 +105,18 @@ def run_tasks(
             )
         return result
 
-    return run_stage(
-        run,
-        STAGE,
-        rows,
-        process,
-        input_id=input_id,
-        batch_size=cfg.batch_size,
-        total=total,
-        progress=progress,
-        force=force,
-    )
+    return process
+
+
+STAGE = Stage(
+    name="tasks",
+    command="tasks",
+    summary="C→I: the model writes a new coding task from each concept list",
+    section=Section("tasks", TasksConfig),
+    uses=(MODEL,),
+    inputs=("concepts",),
+    record=Task,
+    read=_read,
+    processor=_processor,
+    units=("concept lists", "tasks"),
+)

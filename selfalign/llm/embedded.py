@@ -12,9 +12,13 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+
+from selfalign.config import ConfigError
+from selfalign.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +31,15 @@ _CACHE_SUBDIR = Path("models") / "smollm2-135m-instruct"
 _DONE_MARKER = "selfalign-converted.json"
 
 
-class EmbeddedModelError(RuntimeError):
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class EmbeddedModelError(UserError, RuntimeError):
     """The embedded model cannot be found or converted."""
+
+
+class ModelNotFoundError(ConfigError):
+    """``--model`` names neither a local model directory nor a loadable hub id."""
 
 
 def cache_root() -> Path:
@@ -114,4 +125,22 @@ def resolve_model(name: str) -> str:
     """
     if name.strip() in EMBEDDED_ALIASES:
         return str(embedded_model_path())
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path)
+    if not _HUB_ID.match(name):
+        raise ModelNotFoundError(
+            f"model {name!r} does not exist: pass a directory with a config.json (a trained "
+            "model such as RUN/model), 'embedded' for the shipped SmolLM2-135M-Instruct, or a "
+            "Hugging Face hub id such as bigcode/starcoder2-15b"
+        )
     return name
+
+
+def model_not_found(name: str, exc: Exception) -> ModelNotFoundError:
+    """The error for a name that looked like a hub id but could not be loaded."""
+    return ModelNotFoundError(
+        f"model {name!r} is not a local directory and could not be loaded from the Hugging "
+        f"Face hub ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); pass a local "
+        "model directory, 'embedded', or a hub id on a machine with hub access"
+    )

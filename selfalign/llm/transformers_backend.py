@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selfalign.llm.base import (
@@ -18,7 +19,7 @@ from selfalign.llm.base import (
     StopTrimmer,
     chat_template_text,
 )
-from selfalign.llm.embedded import resolve_model
+from selfalign.llm.embedded import model_not_found, resolve_model
 
 if TYPE_CHECKING:
     from selfalign.llm.config import ModelConfig
@@ -64,10 +65,17 @@ class TransformersLLM:
             # One thread per physical core: on 2 SMT vCPUs, two threads made decoding
             # 3-4x slower than one (small matmuls, thread hand-off on every step).
             torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 2) // 2))
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
-        model: Any = AutoModelForCausalLM.from_pretrained(
-            path, dtype=getattr(torch, dtype_name), trust_remote_code=cfg.trust_remote_code
-        )
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                path, trust_remote_code=cfg.trust_remote_code
+            )
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                path, dtype=getattr(torch, dtype_name), trust_remote_code=cfg.trust_remote_code
+            )
+        except OSError as exc:
+            if Path(path).exists():
+                raise
+            raise model_not_found(cfg.model, exc) from exc
         model.to(device)
         model.eval()
         logger.info("loaded %s on %s (%s)", path, device, dtype_name)

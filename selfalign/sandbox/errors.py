@@ -1,6 +1,8 @@
 """Errors of the sandbox layer."""
 
+from selfalign.errors import UserError
 
-class SandboxUnavailable(RuntimeError):
+
+class SandboxUnavailable(UserError, RuntimeError):
     """The sandbox cannot run at all (no Docker, no image, no bwrap); the message says how
     to fix it."""

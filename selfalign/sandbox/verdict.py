@@ -16,6 +16,15 @@ STATUSES: tuple[Status, ...] = (
 )
 
 
+def is_executable(status: str, exception: str | None) -> bool:
+    """The program ran without error up to its checks: it passed, or an assert failed.
+
+    The RLAIF paper's *executability rate*: code that runs, whether or not its answer
+    is right.
+    """
+    return status == "pass" or (status == "fail" and exception == "AssertionError")
+
+
 @dataclass(frozen=True)
 class Program:
     """One complete Python program, run as ``__main__`` (solution + tests, for example)."""

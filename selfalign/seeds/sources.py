@@ -156,6 +156,13 @@ def _hf_rows(spec: str, label: str) -> Iterator[SourceFile]:
         yield SourceFile(id=file_id(label, key), path=rel, data=content.encode("utf-8"))
 
 
+def source_label(spec: str) -> str:
+    """The label ``open_source(spec)`` gives its records, without opening the source."""
+    if spec == "stdlib" or spec.startswith("hf:"):
+        return spec
+    return str(Path(spec).expanduser().resolve())
+
+
 def open_source(spec: str, excludes: Sequence[str]) -> Source:
     """Resolve ``--source``; a source that does not exist fails here, before any work."""
     if spec == "stdlib":

@@ -25,24 +25,23 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from selfalign.decontam import Decontaminator
-from selfalign.dedup import exact_duplicates, near_duplicates, normalise_whitespace
 from selfalign.records import Seed, stable_id
-from selfalign.runner import BatchResult, ProgressSink, run_stage
 from selfalign.seeds import extract
 from selfalign.seeds.config import SeedsConfig
 from selfalign.seeds.filters import FILE_REASONS, FUNCTION_REASONS, file_reason, function_reason
-from selfalign.seeds.sources import SourceFile, open_source
-from selfalign.seeds.typecheck import typecheck
-from selfalign.store import Rejection, RunDir, StageStats, StageStore, atomic_write_text, dumps_line
+from selfalign.seeds.sources import SourceFile, open_source, source_label
+from selfalign.stage import BatchResult, Processor, Section, Stage, StageContext, StageInput
+from selfalign.store import Rejection, StageStats, StageStore
+
+if TYPE_CHECKING:
+    from selfalign.decontam import Decontaminator
 
 logger = logging.getLogger(__name__)
 
-STAGE = "seeds"
+STAGE_NAME = "seeds"
 FILE_WITHOUT_SEEDS = "file_without_seeds"
 DUPLICATE_EXACT = "duplicate_exact"
 NEAR_DUPLICATE = "near_duplicate"
@@ -67,6 +66,8 @@ FUNNEL = [
 
 
 def _code_key(code: str) -> str:
+    from selfalign.dedup import normalise_whitespace
+
     return hashlib.sha256(normalise_whitespace(code).encode("utf-8")).hexdigest()
 
 
@@ -86,6 +87,8 @@ class SeedHarvester:
         self.accepted = len(self.seen)
         self.decontaminator: Decontaminator | None = None
         if cfg.decontaminate:
+            from selfalign.decontam import Decontaminator
+
             self.decontaminator = Decontaminator.load(
                 humaneval=True,
                 benchmark_files=[Path(p) for p in cfg.benchmark_files],
@@ -154,6 +157,8 @@ class SeedHarvester:
 
         clock = time.perf_counter()
         if cfg.typecheck:
+            from selfalign.seeds.typecheck import typecheck
+
             verdicts = typecheck(
                 [typecheck_source(fn.imports, fn.code) for _, fn, _, _ in survivors],
                 batch_size=cfg.pyright_batch_size,
@@ -229,74 +234,62 @@ class SeedHarvester:
         return Rejection(id=seed_id, reason=reason, record=record, detail=detail)
 
 
-def _limited(
-    files: Iterator[SourceFile], harvester: SeedHarvester, limit: int
-) -> Iterator[SourceFile]:
-    # The runner pulls inputs lazily, one batch at a time, so checking the count
-    # between items stops the stage after the batch that reached the limit.
-    for item in files:
-        if limit and harvester.accepted >= limit:
-            logger.info("seeds: limit of %d reached; not reading further files", limit)
-            return
-        yield item
+def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
+    """Exact dedup again (a safety net across resumed runs), MinHash near-dedup, the limit."""
+    from selfalign.dedup import exact_duplicates, near_duplicates
 
-
-def _finalize(cfg: SeedsConfig) -> Any:
-    def finalize(store: StageStore, stats: StageStats) -> None:
-        clock = time.perf_counter()
-        records = list(store.read())
-        items = [(str(r["id"]), str(r.get("code", ""))) for r in records]
-        drops: dict[str, tuple[str, str]] = {
-            rid: (DUPLICATE_EXACT, kept) for rid, kept in exact_duplicates(items).items()
-        }
-        remaining = [item for item in items if item[0] not in drops]
-        near = near_duplicates(
-            remaining,
-            num_perm=cfg.minhash_num_perm,
-            threshold=cfg.minhash_threshold,
-            ngram=cfg.minhash_ngram,
-            workers=cfg.dedup_workers,
+    cfg: SeedsConfig = ctx.config("seeds")
+    clock = time.perf_counter()
+    records = list(store.read())
+    items = [(str(r["id"]), str(r.get("code", ""))) for r in records]
+    drops: dict[str, tuple[str, str]] = {
+        rid: (DUPLICATE_EXACT, kept) for rid, kept in exact_duplicates(items).items()
+    }
+    remaining = [item for item in items if item[0] not in drops]
+    near = near_duplicates(
+        remaining,
+        num_perm=cfg.minhash_num_perm,
+        threshold=cfg.minhash_threshold,
+        ngram=cfg.minhash_ngram,
+        workers=cfg.dedup_workers,
+    )
+    drops.update({rid: (NEAR_DUPLICATE, kept) for rid, kept in near.items()})
+    kept = [r for r in records if r["id"] not in drops]
+    after_near = len(kept)
+    if cfg.limit and len(kept) > cfg.limit:
+        for record in kept[cfg.limit :]:
+            drops[record["id"]] = (OVER_LIMIT, f"limit {cfg.limit}")
+        kept = kept[: cfg.limit]
+    rejections = [
+        Rejection(
+            id=str(r["id"]),
+            reason=drops[r["id"]][0],
+            record={
+                "id": r["id"],
+                "name": r.get("name"),
+                "path": r.get("path"),
+                "code": r.get("code"),
+            },
+            detail=drops[r["id"]][1],
         )
-        drops.update({rid: (NEAR_DUPLICATE, kept) for rid, kept in near.items()})
-        kept = [r for r in records if r["id"] not in drops]
-        after_near = len(kept)
-        if cfg.limit and len(kept) > cfg.limit:
-            for record in kept[cfg.limit :]:
-                drops[record["id"]] = (OVER_LIMIT, f"limit {cfg.limit}")
-            kept = kept[: cfg.limit]
-        rejections = [
-            Rejection(
-                id=str(r["id"]),
-                reason=drops[r["id"]][0],
-                record={"name": r.get("name"), "path": r.get("path"), "code": r.get("code")},
-                detail=drops[r["id"]][1],
-            )
-            for r in records
-            if r["id"] in drops
-        ]
-        stale = store.shards()
-        target = store.dir / "part-00000.jsonl"
-        atomic_write_text(target, "".join(dumps_line(r) for r in kept))
-        for path in stale:
-            if path != target:
-                path.unlink(missing_ok=True)
-        store.append_rejections(rejections)
-        for rejection in rejections:
-            stats.dropped[rejection.reason] = stats.dropped.get(rejection.reason, 0) + 1
-        stats.written = len(kept)
-        metrics = stats.metrics
-        metrics["n_after_near_duplicate"] = after_near
-        metrics["n_seeds"] = len(kept)
-        metrics["seconds_near_dedup"] = time.perf_counter() - clock
-        metrics["funnel"] = [[label, int(metrics.get(key, 0))] for label, key in FUNNEL]
-        logger.info(
-            "seeds: %d exact and %d near duplicates removed; %d seeds",
-            sum(1 for d in drops.values() if d[0] == DUPLICATE_EXACT),
-            len(near),
-            len(kept),
-        )
-
-    return finalize
+        for r in records
+        if r["id"] in drops
+    ]
+    store.drop(rejections)
+    for rejection in rejections:
+        stats.dropped[rejection.reason] = stats.dropped.get(rejection.reason, 0) + 1
+    stats.written = len(kept)
+    metrics = stats.metrics
+    metrics["n_after_near_duplicate"] = after_near
+    metrics["n_seeds"] = len(kept)
+    metrics["seconds_near_dedup"] = time.perf_counter() - clock
+    metrics["funnel"] = [[label, int(metrics.get(key, 0))] for label, key in FUNNEL]
+    logger.info(
+        "seeds: %d exact and %d near duplicates removed; %d seeds",
+        sum(1 for d in drops.values() if d[0] == DUPLICATE_EXACT),
+        len(near),
+        len(kept),
+    )
 
 
 def effective_batch_size(cfg: SeedsConfig) -> int:
@@ -311,29 +304,42 @@ def effective_batch_size(cfg: SeedsConfig) -> int:
     return cfg.batch_size
 
 
-def run_seeds(
-    run: RunDir, cfg: SeedsConfig, progress: ProgressSink | None = None, force: bool = False
-) -> StageStats:
-    """Harvest seeds from ``cfg.source`` into ``run/seeds``, resuming an interrupted run."""
+def _read(ctx: StageContext) -> StageInput:
+    cfg: SeedsConfig = ctx.config("seeds")
     source = open_source(cfg.source, cfg.excludes)
-    store = run.stage(STAGE)
-    seen: dict[str, str] = {}
-    if not force and not store.is_complete():
-        for record in store.read():
-            seen[_code_key(str(record.get("code", "")))] = str(record.get("id"))
-    harvester = SeedHarvester(cfg, source.label, seen)
-    return run_stage(
-        run,
-        STAGE,
-        _limited(source.files, harvester, cfg.limit),
-        harvester.process,
-        input_id=lambda f: f.id,
-        batch_size=effective_batch_size(cfg),
-        total=source.total,
-        progress=progress,
-        force=force,
-        finalize=_finalize(cfg),
-    )
+    return StageInput(items=source.files, item_id=lambda f: f.id, total=source.total)
+
+
+def _processor(ctx: StageContext) -> Processor:
+    cfg: SeedsConfig = ctx.config("seeds")
+    # Seeds an interrupted run already kept: exact duplicates of them are dropped early.
+    seen = {
+        _code_key(str(record.get("code", ""))): str(record.get("id"))
+        for record in ctx.run.stage(STAGE_NAME).read()
+    }
+    return SeedHarvester(cfg, source_label(cfg.source), seen).process
+
+
+def _limit_reached(ctx: StageContext, stats: StageStats) -> bool:
+    # Checked between batches: the stage stops after the batch that reached the limit
+    # (the near-dedup may still remove some, and the limit cut in finalize keeps the first).
+    limit = ctx.config("seeds").limit
+    return bool(limit) and stats.written >= limit
+
+
+def _report(stats: StageStats) -> list[Any]:
+    from selfalign.seeds.cli import seeds_report
+
+    return seeds_report(stats)
+
+
+FILE_LEVEL_REASONS = frozenset((*FILE_REASONS, FILE_WITHOUT_SEEDS))
+
+
+def funnel_counts(stats: StageStats) -> tuple[int, int, int]:
+    """The seeds row counts functions: extracted, dropped (file-level drops apart), seeds."""
+    dropped = sum(n for r, n in stats.dropped.items() if r not in FILE_LEVEL_REASONS)
+    return int(stats.metrics.get("n_functions", 0)), dropped, stats.written
 
 
 def funnel(stats: StageStats) -> list[tuple[str, int]]:
@@ -342,4 +348,22 @@ def funnel(stats: StageStats) -> list[tuple[str, int]]:
     return [(str(label), int(count)) for label, count in rows]
 
 
-__all__ = ["FILE_REASONS", "FUNNEL", "SeedHarvester", "funnel", "run_seeds"]
+STAGE = Stage(
+    name=STAGE_NAME,
+    command="seeds",
+    summary="harvest functions with docstrings; pyright; decontamination; exact and MinHash dedup",
+    section=Section("seeds", SeedsConfig),
+    inputs=(),
+    record=Seed,
+    read=_read,
+    processor=_processor,
+    finalize=_finalize,
+    units=("functions", "seeds"),
+    funnel_counts=funnel_counts,
+    batch_size=effective_batch_size,
+    stop_when=_limit_reached,
+    in_generate=False,
+    report=_report,
+)
+
+__all__ = ["FILE_REASONS", "FUNNEL", "STAGE", "SeedHarvester", "funnel"]

@@ -8,9 +8,8 @@ import re
 import pytest
 
 from selfalign.curate.config import ExecuteConfig, ExportConfig, SelectConfig
-from selfalign.curate.execute import run_execute
-from selfalign.curate.export import export_paths, run_export
-from selfalign.curate.select import run_select
+from selfalign.curate.export import export_paths
+from selfalign.pipeline import funnel, run_named
 from selfalign.records import stable_id
 from selfalign.sandbox import SandboxConfig
 
@@ -21,7 +20,9 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     run = hand_run.run
     sandbox = SandboxConfig(workers=2, timeout_s=3, image=sandbox_image)
     shared = tmp_path / "verdict-cache"
-    stats = run_execute(run, ExecuteConfig(cache_dir=str(shared)), sandbox)
+    stats = run_named(
+        run, "execute", {"execute": ExecuteConfig(cache_dir=str(shared)), "sandbox": sandbox}
+    )
 
     verdicts = {v["attempt_id"]: v for v in run.stage("verdicts").read()}
     status = {name: verdicts[a.id]["status"] for name, a in hand_run.attempts.items()}
@@ -54,19 +55,23 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     # A forced re-run takes every verdict from the cache: nothing runs, no sandbox starts.
     # (Same limits, another image name: a cache miss would fail to start the sandbox.)
     no_sandbox = SandboxConfig(workers=2, timeout_s=3, image="no-such-image:never")
-    again = run_execute(run, ExecuteConfig(), no_sandbox, force=True)
+    again = run_named(
+        run, "execute", {"execute": ExecuteConfig(), "sandbox": no_sandbox}, force=True
+    )
     assert again.metrics["executed"] == 0 and again.metrics["cache_hits"] == 13
     # The shared cache serves a new run that has no verdicts of its own.
     run.stage("verdicts").reset()
-    third = run_execute(run, ExecuteConfig(cache_dir=str(shared)), no_sandbox)
+    third = run_named(
+        run, "execute", {"execute": ExecuteConfig(cache_dir=str(shared)), "sandbox": no_sandbox}
+    )
     assert third.metrics["executed"] == 0
 
-    result = run_select(run, SelectConfig())
-    examples = list(run.stage("dataset").read())
+    run_named(run, "select", {"select": SelectConfig()})
+    examples = list(run.stage("examples").read())
     assert sorted(e["task_id"] for e in examples) == sorted(
         hand_run.task_id(n) for n in ("add", "slow", "unit")
     )
-    rejected = {r["id"]: r["reason"] for r in run.stage("dataset").read_rejected()}
+    rejected = {r["id"]: r["reason"] for r in run.stage("examples").read_rejected()}
     assert rejected == {
         hand_run.task_id("never"): "no_passing_attempt",
         hand_run.task_id("vacuous"): "vacuous_tests",
@@ -77,7 +82,7 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     add = next(e for e in examples if e["task_id"] == hand_run.task_id("add"))
     assert add["attempt_id"] in (hand_run.attempt_id("add_pass"), hand_run.attempt_id("add_same"))
     assert add["pass_count"] == 2 and add["attempt_count"] == 3
-    assert result.pairs is not None and result.pairs.written == 3
+    assert run_named(run, "pairs").written == 3
 
     pairs = {p["task_id"]: p for p in run.stage("pairs").read()}
     assert set(pairs) == {hand_run.task_id(n) for n in ("add", "slow", "unit")}
@@ -94,9 +99,18 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     )
     assert unit["id"] == stable_id("pair", unit["chosen_attempt_id"], unit["rejected_attempt_id"])
 
-    exported = run_export(run, ExportConfig())
+    exported = run_named(run, "export", {"export": ExportConfig()})
     paths = export_paths(run.path)
-    assert paths.root == exported.paths.root and paths.success.is_file()
+    assert paths.root == run.path / "dataset" and exported.complete
+    # RUN/dataset holds what one pushes to the Hub, nothing else.
+    assert sorted(p.name for p in paths.root.iterdir()) == [
+        "README.md",
+        "pairs.jsonl",
+        "pairs.parquet",
+        "plots",
+        "sft.jsonl",
+        "sft.parquet",
+    ]
     sft_lines = [json.loads(x) for x in paths.sft_jsonl.read_text().splitlines()]
     assert sorted(r["id"] for r in sft_lines) == sorted(e["id"] for e in examples)
     first = sft_lines[0]
@@ -106,11 +120,8 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     assert pair_lines[0]["prompt"][0]["role"] == "user"
     assert pair_lines[0]["chosen"][0]["role"] == "assistant"
 
-    from datasets import DatasetDict, load_dataset, load_from_disk
+    from datasets import load_dataset
 
-    data = load_from_disk(str(paths.hf))
-    assert isinstance(data, DatasetDict) and set(data) == {"sft", "pairs"}
-    assert data["sft"].num_rows == 3 and data["pairs"].num_rows == 3
     cache = str(tmp_path / "hf-cache")  # not the user's cache: earlier exports may be in it
     loaded = load_dataset(str(paths.root), "pairs", split="train", cache_dir=cache)
     assert sorted(loaded["id"]) == sorted(p["id"] for p in pair_lines)
@@ -118,15 +129,27 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     for name in ("funnel", "pass_rate", "response_length"):
         assert (paths.plots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
-    # The card's numbers are the stats file's numbers.
-    stats_file = json.loads(paths.stats.read_text())
+    # The card's numbers are the stats files' numbers: the export's summary, and each
+    # stage's own stats.json for its funnel row (each stage once, in pipeline order).
+    stats_file = json.loads((run.path / "export" / "stats.json").read_text())["metrics"]
     card = paths.card.read_text()
     assert "size_categories:\n- n<1K" in card and "license: other" in card
     assert f"| sft | {stats_file['sft_rows']} |" in card
     assert f"| pairs | {stats_file['pairs_rows']} |" in card
+    stages = [row["stage"] for row in stats_file["funnel"]]
+    assert stages == ["verdicts", "examples", "pairs"]  # the hand run wrote no stats before
+    assert [r.to_dict() for r in funnel(run)][: len(stages)] == stats_file["funnel"]
     for row in stats_file["funnel"]:
-        line = f"| {row['stage']} | {row['read']} | {row['written']} | {row['dropped_total']} |"
-        assert line in card
+        saved = json.loads((run.path / row["stage"] / "stats.json").read_text())
+        assert (row["read"], row["written"]) == (saved["read"], saved["written"])
+        assert row["dropped"] == sum(saved["dropped"].values())
+        line = (
+            f"| {row['stage']} | {row['unit_in']} | {row['read']} | {row['dropped']} | "
+            f"{row['unit_out']} | {row['written']} |"
+        )
+        assert card.count(line) == 1, line
+    # What the assistant turn holds is counted in the data (these answers hold their tests).
+    assert "**tests included**" in card
     for reason, count in stats_file["selection"]["removed"].items():
         assert f"| {reason} | {count} |" in card
     execution = stats_file["execution"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from selfalign.curate.config import ExecuteConfig
-from selfalign.curate.execute import run_execute
+from selfalign.pipeline import run_named
 from selfalign.records import Attempt, stable_id
 from selfalign.sandbox import SandboxConfig
 from selfalign.store import RunDir, dumps_line
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.docker
 
 N = 12
 LAUNCH = (
-    "import sys; from selfalign.curate.cli import execute_command; "
-    "execute_command(sys.argv[1:], standalone_mode=True)"
+    "import sys; from selfalign.cli import cli; "
+    "cli(['execute', *sys.argv[1:]], standalone_mode=True)"
 )
 
 
@@ -83,10 +83,13 @@ def test_execute_resumes_after_kill(run_dir: RunDir, sandbox_image: str) -> None
     assert 2 <= len(before) < N and not verdicts.is_complete()
     executed_before = verdicts.load_stats().metrics["executed"]
 
-    stats = run_execute(
+    stats = run_named(
         run_dir,
-        ExecuteConfig(batch_size=2),
-        SandboxConfig(workers=1, timeout_s=5, image=sandbox_image),
+        "execute",
+        {
+            "execute": ExecuteConfig(batch_size=2),
+            "sandbox": SandboxConfig(workers=1, timeout_s=5, image=sandbox_image),
+        },
     )
     assert stats.complete
     lines = [json.loads(x) for p in verdicts.shards() for x in p.read_text().splitlines()]

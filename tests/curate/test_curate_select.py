@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from selfalign.curate.candidates import Answer, pick
-from selfalign.curate.config import SelectConfig
-from selfalign.curate.execute import is_executable
-from selfalign.curate.select import dedup_examples, run_select
+from selfalign.curate.config import PairsConfig, SelectConfig
+from selfalign.curate.select import dedup_examples
+from selfalign.pipeline import run_named
 from selfalign.records import Attempt, Example, Verdict, stable_id
+from selfalign.sandbox.verdict import is_executable
 from selfalign.store import RunDir, dumps_line
 
 
@@ -113,21 +114,41 @@ def test_select_resumes_and_pairs_follow_the_data_set(run_dir: RunDir) -> None:
             )
     _write(run_dir, "attempts", attempts)
     _write(run_dir, "verdicts", verdicts)
-    cfg = SelectConfig(batch_size=2, pairs_per_task=2)
-    result = run_select(run_dir, cfg)
-    assert result.dataset.written == 6 and result.dataset.read == 6
-    assert result.pairs is not None and result.pairs.written == 12
+    cfg = {"select": SelectConfig(batch_size=2), "pairs": PairsConfig(per_task=2)}
+    examples = run_named(run_dir, "select", cfg)
+    assert examples.written == 6 and examples.read == 6
+    assert run_named(run_dir, "pairs", cfg).written == 12
     pairs = list(run_dir.stage("pairs").read())
     assert {p["rejected_status"] for p in pairs} == {"fail", "timeout"}
     assert all(
         p["chosen_status"] == "pass" and p["preference_source"] == "execution" for p in pairs
     )
 
-    # A complete selection is not redone; --force redoes it with the same result.
-    again = run_select(run_dir, cfg)
-    assert again.dataset.runs == 1
-    forced = run_select(run_dir, cfg, force=True)
-    assert sorted(e["id"] for e in run_dir.stage("dataset").read()) == sorted(
+    # A complete selection is not redone; --force redoes it with the same result, and
+    # the pairs made from the old selection are stale: they are made again.
+    assert run_named(run_dir, "select", cfg).runs == 1
+    run_named(run_dir, "select", cfg, force=True)
+    assert sorted(e["id"] for e in run_dir.stage("examples").read()) == sorted(
         stable_id("example", f"task{t}", stable_id("attempt", t, 0)) for t in range(6)
     )
-    assert forced.pairs is not None and forced.pairs.written == 12
+    again = run_named(run_dir, "pairs", cfg)
+    assert again.written == 12 and again.runs == 1
+
+
+def test_malformed_input_records_are_rejected_with_their_detail(run_dir: RunDir) -> None:
+    attempt = Attempt(id="a0", parent_id="t0", task_id="t0", response="r", solution="x = 1\n",
+                      tests="assert x == 1\n")
+    verdict = Verdict(id="v0", parent_id="a0", attempt_id="a0", task_id="t0", status="pass")
+    _write(run_dir, "attempts", [attempt])
+    _write(run_dir, "verdicts", [verdict])
+    store = run_dir.stage("verdicts")
+    with (store.dir / "part-00000.jsonl").open("a") as handle:
+        handle.write('{"id": "v-broken", "status": "pass"}\n')  # no parent_id
+    stats = run_named(run_dir, "select")
+    assert stats.dropped["malformed_input"] == 1
+    row = next(r for r in run_dir.stage("examples").read_rejected() if r["id"] == "v-broken")
+    assert row["reason"] == "malformed_input"
+    assert "verdicts" in row["detail"] and "parent_id" in row["detail"]
+    # A resumed or repeated run does not count it twice.
+    again = run_named(run_dir, "select", force=True)
+    assert again.dropped["malformed_input"] == 1

@@ -1,4 +1,6 @@
-"""TRL accepts both exported configs: an SFTTrainer and a DPOTrainer train one step on them."""
+"""TRL accepts both exported configs as its CLIs load them: `trl sft --dataset_name RUN/dataset`
+and `trl dpo --dataset_name RUN/dataset --dataset_config pairs` call
+`load_dataset(name, name=config)["train"]`; an SFTTrainer and a DPOTrainer train one step."""
 
 from __future__ import annotations
 
@@ -7,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from selfalign.curate.config import ExportConfig, SelectConfig
-from selfalign.curate.export import run_export
-from selfalign.curate.select import run_select
+from selfalign.pipeline import run_named
 from selfalign.records import Attempt, Task, Verdict, stable_id
 from selfalign.store import RunDir, dumps_line
 
@@ -62,19 +63,29 @@ def _exported(run: RunDir) -> Path:
     _write(run, "tasks", tasks)
     _write(run, "attempts", attempts)
     _write(run, "verdicts", verdicts)
-    run_select(run, SelectConfig())
-    return run_export(run, ExportConfig(plots=False)).paths.hf
+    run_named(run, "select", {"select": SelectConfig()})
+    run_named(run, "pairs")
+    run_named(run, "export", {"export": ExportConfig(plots=False)})
+    return run.path / "dataset"
 
 
 def test_sft_and_dpo_trainers_accept_the_export(run_dir: RunDir, tmp_path: Path) -> None:
-    from datasets import load_from_disk
+    from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
     from selfalign.llm.embedded import resolve_model
 
-    data = load_from_disk(str(_exported(run_dir)))
+    folder = str(_exported(run_dir))
+    cache = str(tmp_path / "hf-cache")
+    # What trl's CLI does with --dataset_name (and --dataset_config); sft is the default.
+    data = {
+        "sft": load_dataset(folder, name=None, cache_dir=cache)["train"],
+        "pairs": load_dataset(folder, name="pairs", cache_dir=cache)["train"],
+    }
     assert data["sft"].num_rows == 4 and data["pairs"].num_rows == 4
+    assert "messages" in data["sft"].column_names
+    assert {"prompt", "chosen", "rejected"} <= set(data["pairs"].column_names)
     model_path = resolve_model("embedded")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     # One example per step, short sequences, no checkpointing: the test is about

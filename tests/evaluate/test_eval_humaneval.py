@@ -73,7 +73,8 @@ def test_reference_solutions_pass_and_empty_ones_fail() -> None:
     problems = load_problems()
     canonical = [[p["canonical_solution"], ""] for p in problems]
     execute = sandbox_executor(SandboxConfig(workers=2, timeout_s=10))
-    results, overall, statuses, _ = score(problems, canonical, "completion", [1, 2], execute)
+    scores = score(problems, canonical, "completion", [1, 2], execute)
+    results, overall, statuses = scores.results, scores.pass_at_k, scores.statuses
     by_task = {r.task_id: r for r in results}
     # Sample 0 is the reference solution, sample 1 the empty completion.
     assert all(r.samples[0]["status"] == "pass" for r in results), [
@@ -84,13 +85,21 @@ def test_reference_solutions_pass_and_empty_ones_fail() -> None:
     assert overall["pass@2"] == pytest.approx(1.0)
     assert statuses["pass"] == 164
     assert by_task["HumanEval/0"].pass_at_k["pass@1"] == pytest.approx(0.5)
+    # Executability: the reference runs up to its tests and passes them; a docstring-only
+    # body (the empty completion) runs too, and fails at the tests' asserts.
+    assert all(r.samples[0]["executable"] for r in results)
+    assert scores.executability > 0.9
 
     # The same, one sample each: pass@1 is exactly 1.0 and 0.0.
-    _, ref, _, _ = score(problems[:40], [[p["canonical_solution"]] for p in problems[:40]],
-                         "completion", [1], execute)
-    _, empty, _, _ = score(problems[:40], [[""] for _ in problems[:40]], "completion", [1], execute)
-    assert ref["pass@1"] == 1.0
-    assert empty["pass@1"] == 0.0
+    ref = score(problems[:40], [[p["canonical_solution"]] for p in problems[:40]],
+                "completion", [1], execute)
+    empty = score(problems[:40], [[""] for _ in problems[:40]], "completion", [1], execute)
+    assert ref.pass_at_k["pass@1"] == 1.0 and ref.executability == 1.0
+    assert empty.pass_at_k["pass@1"] == 0.0
+    # Code that does not even compile is not executable.
+    broken = score(problems[:10], [["    return (\n"] for _ in problems[:10]], "completion",
+                   [1], execute)
+    assert broken.pass_at_k["pass@1"] == 0.0 and broken.executability == 0.0
 
 
 @pytest.mark.docker
@@ -102,8 +111,7 @@ def test_chat_mode_reference_functions_pass() -> None:
         [f"Sure.\n```python\n{p['prompt']}{p['canonical_solution']}```\n"] for p in problems
     ]
     execute = sandbox_executor(SandboxConfig(workers=2, timeout_s=10))
-    _, overall, _, _ = score(problems, replies, "chat", [1], execute)
-    assert overall["pass@1"] == 1.0
+    assert score(problems, replies, "chat", [1], execute).pass_at_k["pass@1"] == 1.0
 
 
 def _fake_run(path: Path, model: str, passed: dict[str, int]) -> Path:
@@ -128,16 +136,26 @@ def test_compare_shows_the_change_and_the_flipped_problems(tmp_path: Path) -> No
 @pytest.mark.slow
 @pytest.mark.docker
 def test_the_embedded_model_end_to_end(tmp_path: Path) -> None:
-    from selfalign.evaluate.humaneval import evaluate
-    from selfalign.llm.base import load_llm
-    from selfalign.llm.config import ModelConfig
-
-    llm = load_llm(ModelConfig(backend="transformers", model="embedded", mode="completion"))
-    cfg = HumanEvalConfig(limit=2, max_new_tokens=32, workers=2)
-    report = evaluate(llm, cfg, model_name="embedded", backend="transformers", out=tmp_path)
-    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    # Through the command line, with the [model] and [sandbox] options of the data stages.
+    config = tmp_path / "eval.toml"
+    config.write_text("[sandbox]\ntimeout_s = 5\n\n[eval.humaneval]\nmax_new_tokens = 32\n")
+    out = tmp_path / "out"
+    args = ["humaneval", "--model", "embedded", "--mode", "completion", "--limit", "2"]
+    args += ["--sandbox-workers", "2", "--config", str(config), "--out", str(out)]
+    result = CliRunner().invoke(eval_group, args)
+    assert result.exit_code == 0, result.output
+    assert "executability" in result.output
+    lines = (out / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["task_id"] for line in lines] == ["HumanEval/0", "HumanEval/1"]
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["problems"] == 2 and sum(summary["statuses"].values()) == 2
-    assert 0.0 <= report.pass_at_k["pass@1"] <= 1.0
+    assert summary["max_new_tokens"] == 32 and summary["mode"] == "completion"
+    assert 0.0 <= summary["pass_at_k"]["pass@1"] <= summary["executability"] <= 1.0
     assert summary["generated_tokens"] > 0
+
+
+def test_a_model_path_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    missing = str(tmp_path / "runs" / "demo" / "model")
+    result = CliRunner().invoke(eval_group, ["humaneval", "--model", missing, "--limit", "1"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "Traceback" not in result.output

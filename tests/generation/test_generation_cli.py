@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from selfalign.generation.cli import concepts_command, respond_command, tasks_command
+from selfalign.cli import cli
 from selfalign.llm.serve import OpenAIServer
 
 ANSWER = (
@@ -47,15 +47,15 @@ def test_three_commands_run_in_order_and_save_their_config(seeded_run, server, p
         "--prompts-dir",
         prompts_dir,
     ]
-    result = runner.invoke(respond_command, common)
+    result = runner.invoke(cli, ["respond", *common])
     assert result.exit_code == 2 and "selfalign tasks --run" in result.output
 
     for command, extra in (
-        (concepts_command, ["--num-fewshot", "2"]),
-        (tasks_command, ["--limit", "3"]),
-        (respond_command, ["--num-samples", "2", "--max-tokens", "64"]),
+        ("concepts", ["--num-fewshot", "2"]),
+        ("tasks", ["--limit", "3"]),
+        ("respond", ["--num-samples", "2", "--max-tokens", "64"]),
     ):
-        result = runner.invoke(command, common + extra)
+        result = runner.invoke(cli, [command, *common, *extra])
         assert result.exit_code == 0, result.output
     assert len(list(seeded_run.stage("concepts").read())) == 5
     assert len(list(seeded_run.stage("tasks").read())) == 3
@@ -68,7 +68,7 @@ def test_three_commands_run_in_order_and_save_their_config(seeded_run, server, p
 
 def test_bad_option_fails_with_a_configuration_error(seeded_run, prompts_dir):
     result = CliRunner().invoke(
-        concepts_command,
-        ["--run", str(seeded_run.path), "--top-p", "0", "--prompts-dir", prompts_dir],
+        cli,
+        ["concepts", "--run", str(seeded_run.path), "--top-p", "0", "--prompts-dir", prompts_dir],
     )
     assert result.exit_code == 2 and "top_p must be in (0, 1]" in result.output

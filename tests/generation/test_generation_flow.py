@@ -6,14 +6,12 @@ from collections import Counter
 
 import pytest
 
-from selfalign.generation.common import MissingInputError
-from selfalign.generation.concepts import run_concepts
 from selfalign.generation.config import ConceptsConfig, RespondConfig, TasksConfig
-from selfalign.generation.respond import run_respond
-from selfalign.generation.tasks import run_tasks
 from selfalign.llm.base import Generation
 from selfalign.llm.config import ModelConfig
+from selfalign.pipeline import run_named
 from selfalign.records import Concepts, Task, stable_id
+from selfalign.stage import MissingInputError
 from selfalign.store import RunDir
 
 MODEL = ModelConfig(device="cpu")
@@ -37,7 +35,7 @@ def ids_of(run: RunDir, stage: str) -> list[str]:
 def test_concepts_writes_records_and_rejects_empty_lists(seeded_run, fake_llm_factory, prompts_dir):
     llm = fake_llm_factory(concepts_answer)
     cfg = ConceptsConfig(prompts_dir=prompts_dir, num_fewshot=2, batch_size=2)
-    stats = run_concepts(seeded_run, MODEL, cfg, llm=llm)
+    stats = run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=llm)
     rows = list(seeded_run.stage("concepts").read())
     assert stats.complete and stats.written == 4 and stats.dropped == {"no_concepts": 1}
     assert stats.metrics["generated_tokens"] == 25
@@ -55,11 +53,11 @@ def test_concepts_resume_after_kill_has_no_duplicates_and_no_losses(
     cfg = ConceptsConfig(prompts_dir=prompts_dir, num_fewshot=1, batch_size=2)
     killed = fake_llm_factory(concepts_answer, fail_on_call=2)
     with pytest.raises(KeyboardInterrupt):
-        run_concepts(seeded_run, MODEL, cfg, llm=killed)
+        run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=killed)
     assert not seeded_run.stage("concepts").is_complete()
     assert len(ids_of(seeded_run, "concepts")) == 2  # the first batch survived
     resumed = fake_llm_factory(concepts_answer)
-    stats = run_concepts(seeded_run, MODEL, cfg, llm=resumed)
+    stats = run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=resumed)
     assert sum(len(c) for c in resumed.calls) == 3  # only what was not done
     done = Counter(ids_of(seeded_run, "concepts"))
     seeds = [r["id"] for r in seeded_run.stage("seeds").read()]
@@ -70,9 +68,9 @@ def test_concepts_resume_after_kill_has_no_duplicates_and_no_losses(
 def test_ids_and_prompts_are_reproducible(seeded_run, fake_llm_factory, prompts_dir):
     cfg = ConceptsConfig(prompts_dir=prompts_dir, num_fewshot=2, batch_size=5)
     first, second = fake_llm_factory(concepts_answer), fake_llm_factory(concepts_answer)
-    run_concepts(seeded_run, MODEL, cfg, llm=first)
+    run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=first)
     ids = sorted(r["id"] for r in seeded_run.stage("concepts").read())
-    run_concepts(seeded_run, MODEL, cfg, llm=second, force=True)
+    run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=second, force=True)
     assert ids == sorted(r["id"] for r in seeded_run.stage("concepts").read())
     assert first.calls == second.calls
     # The few-shot choice varies between records (it is seeded per record).
@@ -82,9 +80,9 @@ def test_ids_and_prompts_are_reproducible(seeded_run, fake_llm_factory, prompts_
 
 def test_stage_refuses_to_run_without_its_input(run_dir, prompts_dir):
     with pytest.raises(MissingInputError, match="selfalign seeds --run"):
-        run_concepts(run_dir, MODEL, ConceptsConfig(prompts_dir=prompts_dir))
+        run_named(run_dir, "concepts", {"concepts": ConceptsConfig(prompts_dir=prompts_dir)})
     with pytest.raises(MissingInputError, match="selfalign tasks --run"):
-        run_respond(run_dir, MODEL, RespondConfig(prompts_dir=prompts_dir))
+        run_named(run_dir, "respond", {"respond": RespondConfig(prompts_dir=prompts_dir)})
 
 
 def concepts_rows(n: int) -> list[dict]:
@@ -113,7 +111,7 @@ def test_tasks_sample_category_and_keep_fields(
         category_weights={"class": 1.0},
         difficulty_weights={"hard": 1.0},
     )
-    stats = run_tasks(run_dir, MODEL, cfg, llm=llm)
+    stats = run_named(run_dir, "tasks", {"model": MODEL, "tasks": cfg}, llm=llm)
     tasks = [Task.from_dict(r) for r in run_dir.stage("tasks").read()]
     assert len(tasks) == 5 and stats.dropped == {"short_instruction": 1, "malformed_input": 1}
     assert {(t.category, t.difficulty, t.language) for t in tasks} == {("class", "hard", "python")}
@@ -145,7 +143,7 @@ def test_respond_keeps_malformed_answers_with_reasons(
     stage_writer(run_dir, "tasks", tasks)
     llm = fake_llm_factory(lambda p, k: GOOD_ANSWER if k == 0 else "no code here")
     cfg = RespondConfig(prompts_dir=prompts_dir, num_samples=3, batch_size=2)
-    stats = run_respond(run_dir, MODEL, cfg, llm=llm)
+    stats = run_named(run_dir, "respond", {"model": MODEL, "respond": cfg}, llm=llm)
     attempts = list(run_dir.stage("attempts").read())
     assert stats.written == 9 and stats.metrics["parse_ok"] == 3
     assert stats.metrics["parse_error_no_code_block"] == 6
@@ -167,5 +165,5 @@ def test_completion_mode_renders_text_with_stop_markers(seeded_run, fake_llm_fac
 
     model = ModelConfig(device="cpu", mode="completion")
     cfg = ConceptsConfig(prompts_dir=prompts_dir, num_fewshot=1, limit=2)
-    stats = run_concepts(seeded_run, model, cfg, llm=Spy())
+    stats = run_named(seeded_run, "concepts", {"model": model, "concepts": cfg}, llm=Spy())
     assert stats.written == 2 and "\n### Snippet" in seen[0].stop

@@ -10,15 +10,13 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from selfalign.generation.concepts import run_concepts
 from selfalign.generation.config import ConceptsConfig, RespondConfig, TasksConfig
 from selfalign.generation.parse import first_statements, longest_valid_prefix
 from selfalign.generation.prompts import with_answer_start
-from selfalign.generation.respond import run_respond
-from selfalign.generation.tasks import run_tasks
 from selfalign.generation.tests_step import entry_point
 from selfalign.llm.base import Generation, Prompt, SamplingParams
 from selfalign.llm.config import ModelConfig
+from selfalign.pipeline import run_named
 from selfalign.records import Attempt, Concepts, Task
 
 CHAT = ModelConfig(mode="chat")
@@ -93,7 +91,7 @@ def test_concepts_and_tasks_continue_the_prefix_and_parse_it(seeded_run, prompts
     ccfg = ConceptsConfig(
         prompts_dir=prompts_dir, num_fewshot=0, answer_prefix="The concepts are:\n", limit=2
     )
-    stats = run_concepts(seeded_run, CHAT, ccfg, llm=llm)
+    stats = run_named(seeded_run, "concepts", {"model": CHAT, "concepts": ccfg}, llm=llm)
     assert stats.written == 2
     records = [Concepts.from_dict(r) for r in seeded_run.stage("concepts").read()]
     assert all(r.concepts == ["recursion", "slicing"] for r in records)
@@ -105,7 +103,7 @@ def test_concepts_and_tasks_continue_the_prefix_and_parse_it(seeded_run, prompts
         answer_prefix="Write a Python {category} `",
         category_weights={"function": 1.0},
     )
-    run_tasks(seeded_run, CHAT, tcfg, llm=llm)
+    run_named(seeded_run, "tasks", {"model": CHAT, "tasks": tcfg}, llm=llm)
     tasks = [Task.from_dict(r) for r in seeded_run.stage("tasks").read()]
     assert [t.instruction for t in tasks] == [
         "Write a Python function `double(x)` that returns twice x."
@@ -143,7 +141,7 @@ def test_tests_prefill_writes_the_tests_in_a_second_step(run_dir, stage_writer, 
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(two_step_reply("2) == 4\nassert double(-1) == -2\n"))
     cfg = two_step(prompts_dir, num_samples=2)
-    stats = run_respond(run_dir, CHAT, cfg, llm=llm)
+    stats = run_named(run_dir, "respond", {"model": CHAT, "respond": cfg}, llm=llm)
     assert len(llm.calls) == 2 and len(llm.calls[1][0]) == 2  # both samples, one batch
     assert stats.metrics["tests_step"] == 2 and stats.metrics["parse_ok"] == 2
     attempts = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
@@ -161,13 +159,13 @@ def test_tests_cut_by_the_token_limit_keep_their_complete_statements(
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(two_step_reply("2) == 4\nassert double(3) == [6,\n 7,", "length"))
     cfg = two_step(prompts_dir)
-    run_respond(run_dir, CHAT, cfg, llm=llm)
+    run_named(run_dir, "respond", {"model": CHAT, "respond": cfg}, llm=llm)
     (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert a.tests == "assert double(2) == 4" and a.parse_error is None
 
     # Nothing complete at all: the answer stays truncated, as the model left it.
     llm = ScriptedLLM(two_step_reply("[1, 2,", "length"))
-    run_respond(run_dir, CHAT, cfg, llm=llm, force=True)
+    run_named(run_dir, "respond", {"model": CHAT, "respond": cfg}, llm=llm, force=True)
     (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert a.parse_error == "truncated"
 
@@ -180,7 +178,7 @@ def test_tests_max_asserts_keeps_the_first_statements(run_dir, stage_writer, pro
     kept = {}
     for n in (0, 1, 2):
         cfg = two_step(prompts_dir, tests_max_asserts=n)
-        run_respond(run_dir, CHAT, cfg, llm=llm, force=True)
+        run_named(run_dir, "respond", {"model": CHAT, "respond": cfg}, llm=llm, force=True)
         (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
         kept[n] = (a.id, a.tests)
     assert kept[1][1] == "assert double(2) == 4"
@@ -204,7 +202,7 @@ def test_completion_mode_continues_the_text_without_repeating_the_prefix(
 
     llm = ScriptedLLM(reply)
     cfg = two_step(prompts_dir, answer_prefix="```python\n")
-    run_respond(run_dir, COMPLETION, cfg, llm=llm)
+    run_named(run_dir, "respond", {"model": COMPLETION, "respond": cfg}, llm=llm)
     (a,) = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert a.solution == "def double(x):\n    return 2 * x"
     assert a.tests == "assert double(1) == 2" and a.parse_error is None
@@ -215,7 +213,7 @@ def test_answers_without_an_implementation_skip_the_tests_step(run_dir, stage_wr
     one_task(run_dir, stage_writer, "Write `double(x)` that returns twice x.")
     llm = ScriptedLLM(lambda p, s: Generation("I cannot help with that.", "stop", 6))
     cfg = two_step(prompts_dir, num_samples=2)
-    stats = run_respond(run_dir, CHAT, cfg, llm=llm)
+    stats = run_named(run_dir, "respond", {"model": CHAT, "respond": cfg}, llm=llm)
     assert len(llm.calls) == 1 and stats.metrics["tests_step"] == 0
     assert stats.metrics["parse_error_no_code_block"] == 2
 
@@ -267,7 +265,8 @@ def test_real_model_two_step_answers_test_the_function_they_define(
     cfg = two_step(
         prompts_dir, num_samples=2, max_tokens=96, answer_prefix="```python\n", tests_max_tokens=32
     )
-    stats = run_respond(run_dir, ModelConfig(device="cpu"), cfg, llm=real_llm)
+    model = ModelConfig(device="cpu")
+    stats = run_named(run_dir, "respond", {"model": model, "respond": cfg}, llm=real_llm)
     attempts = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert len(attempts) == 4 and stats.metrics["tests_step"] >= 1
     tested = [a for a in attempts if a.tests]

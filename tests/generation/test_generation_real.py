@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
-from selfalign.generation.concepts import run_concepts
 from selfalign.generation.config import ConceptsConfig, RespondConfig, TasksConfig
 from selfalign.generation.parse import PARSE_ERRORS
-from selfalign.generation.respond import run_respond
-from selfalign.generation.tasks import run_tasks
 from selfalign.llm.config import ModelConfig
+from selfalign.pipeline import run_named
 from selfalign.records import Attempt, Concepts, Task
 
 pytestmark = pytest.mark.slow
@@ -22,7 +20,7 @@ MODEL = ModelConfig(device="cpu")
 
 def test_concepts_then_tasks_with_the_real_model(seeded_run, real_llm, prompts_dir):
     cfg = ConceptsConfig(prompts_dir=prompts_dir, num_fewshot=1, max_tokens=24, limit=3)
-    stats = run_concepts(seeded_run, MODEL, cfg, llm=real_llm)
+    stats = run_named(seeded_run, "concepts", {"model": MODEL, "concepts": cfg}, llm=real_llm)
     assert stats.complete and stats.read == 3
     assert stats.written + stats.dropped.get("no_concepts", 0) == 3
     assert stats.metrics["generated_tokens"] > 0
@@ -34,7 +32,7 @@ def test_concepts_then_tasks_with_the_real_model(seeded_run, real_llm, prompts_d
         assert record.raw_output and record.seed_code
 
     tcfg = TasksConfig(prompts_dir=prompts_dir, num_fewshot=1, max_tokens=48)
-    tstats = run_tasks(seeded_run, MODEL, tcfg, llm=real_llm)
+    tstats = run_named(seeded_run, "tasks", {"model": MODEL, "tasks": tcfg}, llm=real_llm)
     assert tstats.complete and tstats.read == len(concepts)
     tasks = [Task.from_dict(r) for r in seeded_run.stage("tasks").read()]
     assert len(tasks) + sum(tstats.dropped.values()) == len(concepts)
@@ -78,12 +76,12 @@ def test_respond_kill_and_resume_loses_and_duplicates_nothing(
     )
     killed = KilledAfter(real_llm, fail_on_call=2)
     with pytest.raises(KeyboardInterrupt):
-        run_respond(run_dir, MODEL, cfg, llm=killed)
+        run_named(run_dir, "respond", {"model": MODEL, "respond": cfg}, llm=killed)
     first = [r["id"] for r in run_dir.stage("attempts").read()]
     assert len(first) == 2  # one task's two samples were committed before the kill
 
     resumed = KilledAfter(real_llm, fail_on_call=0)
-    stats = run_respond(run_dir, MODEL, cfg, llm=resumed)
+    stats = run_named(run_dir, "respond", {"model": MODEL, "respond": cfg}, llm=resumed)
     assert resumed.calls == 2  # only the two tasks not done yet
     attempts = [Attempt.from_dict(r) for r in run_dir.stage("attempts").read()]
     assert len({a.id for a in attempts}) == len(attempts) == 6

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
 import pytest
 
-from selfalign.decontam import Decontaminator, humaneval_path
+from selfalign.decontam import Decontaminator
+from selfalign.sandbox.humaneval import load_problems
 
 
 def _humaneval() -> list[dict[str, str]]:
-    with gzip.open(humaneval_path(), "rt", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return load_problems()
 
 
 def test_humaneval_prompt_and_solution_are_found() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from collections import Counter
@@ -11,12 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from selfalign.cli import cli
 from selfalign.config import ConfigError
-from selfalign.decontam import humaneval_path
-from selfalign.seeds.cli import seeds_command
+from selfalign.pipeline import run_named
+from selfalign.sandbox.humaneval import load_problems
 from selfalign.seeds.config import SeedsConfig
 from selfalign.seeds.sources import stdlib_root
-from selfalign.seeds.stage import SeedHarvester, run_seeds
+from selfalign.seeds.stage import SeedHarvester
 from selfalign.store import RunDir
 
 LONG_BODY = '''
@@ -138,8 +138,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
-    with gzip.open(humaneval_path(), "rt", encoding="utf-8") as handle:
-        problem = json.loads(handle.readline())
+    problem = load_problems()[0]
     (root / "pasted.py").write_text(
         problem["prompt"] + problem["canonical_solution"], encoding="utf-8"
     )
@@ -168,7 +167,7 @@ def _reasons(run: RunDir) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def harvested(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> RunDir:
     run = RunDir(tmp_path_factory.mktemp("run"))
-    run_seeds(run, _config(corpus))
+    run_named(run, "seeds", {"seeds": _config(corpus)})
     return run
 
 
@@ -229,7 +228,8 @@ def test_stats_hold_reasons_and_the_funnel(harvested: RunDir) -> None:
 
 
 def test_limit_stops_early(corpus: Path, run_dir: RunDir) -> None:
-    stats = run_seeds(run_dir, _config(corpus, limit=2, batch_size=2, decontaminate=False))
+    cfg = _config(corpus, limit=2, batch_size=2, decontaminate=False)
+    stats = run_named(run_dir, "seeds", {"seeds": cfg})
     assert stats.written == 2
     assert stats.read < len(PLANTED) + len(STDLIB_MODULES)
 
@@ -249,10 +249,10 @@ def test_resume_after_a_crash_writes_every_seed_once(
 
     monkeypatch.setattr(SeedHarvester, "process", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        run_seeds(run_dir, cfg)
+        run_named(run_dir, "seeds", {"seeds": cfg})
     assert not run_dir.stage("seeds").is_complete()
     monkeypatch.setattr(SeedHarvester, "process", original)
-    run_seeds(run_dir, cfg)
+    run_named(run_dir, "seeds", {"seeds": cfg})
     ids = [r["id"] for r in run_dir.stage("seeds").read()]
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(r["id"] for r in harvested.stage("seeds").read())
@@ -262,27 +262,27 @@ def test_jsonl_source_counts_bad_rows(tmp_path: Path, run_dir: RunDir) -> None:
     rows = tmp_path / "stack.jsonl"
     good = {"content": PLANTED["exact_a.py"], "path": "repo/clamp.py"}
     rows.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"text": "x"}) + "\n")
-    stats = run_seeds(run_dir, SeedsConfig(source=str(rows), pyright_workers=1))
+    stats = run_named(run_dir, "seeds", {"seeds": SeedsConfig(source=str(rows), pyright_workers=1)})
     assert stats.written == 1 and stats.dropped["unreadable"] == 2
     assert next(run_dir.stage("seeds").read())["path"] == "repo/clamp.py"
 
 
 def test_missing_source_fails_at_once(run_dir: RunDir, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
-        run_seeds(run_dir, SeedsConfig(source=str(tmp_path / "nowhere")))
+        run_named(run_dir, "seeds", {"seeds": SeedsConfig(source=str(tmp_path / "nowhere"))})
     assert not run_dir.path.exists()
 
 
 def test_cli_prints_the_funnel(corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "cli-run"
     result = CliRunner().invoke(
-        seeds_command,
-        ["--run", str(run), "--source", str(corpus), "--limit", "3", "--no-decontaminate"],
+        cli,
+        ["seeds", "--run", str(run), "--source", str(corpus), "--limit", "3", "--no-decontaminate"],
     )
     assert result.exit_code == 0, result.output
     assert "seeds funnel" in result.output and "after pyright" in result.output
     assert "limit = 3" in (run / "config.toml").read_text()
-    bad = CliRunner().invoke(seeds_command, ["--run", str(run), "--minhash-threshold", "2"])
+    bad = CliRunner().invoke(cli, ["seeds", "--run", str(run), "--minhash-threshold", "2"])
     assert bad.exit_code == 2 and "minhash_threshold" in bad.output
 
 
@@ -294,8 +294,10 @@ def test_parquet_source(tmp_path: Path, run_dir: RunDir) -> None:
         {"content": [PLANTED["exact_a.py"], PLANTED["denied.py"]], "path": ["a.py", "b.py"]}
     )
     pq.write_table(table, tmp_path / "slice.parquet")
-    stats = run_seeds(run_dir, SeedsConfig(source=str(tmp_path / "slice.parquet"), typecheck=False))
+    cfg = SeedsConfig(source=str(tmp_path / "slice.parquet"), typecheck=False)
+    stats = run_named(run_dir, "seeds", {"seeds": cfg})
     assert stats.written == 1 and stats.dropped["denied_import"] == 1
     pq.write_table(pa.table({"text": ["x"]}), tmp_path / "nocontent.parquet")
     with pytest.raises(ConfigError, match="no 'content' column"):
-        run_seeds(run_dir, SeedsConfig(source=str(tmp_path / "nocontent.parquet")))
+        cfg = SeedsConfig(source=str(tmp_path / "nocontent.parquet"))
+        run_named(RunDir(tmp_path / "other"), "seeds", {"seeds": cfg})
