@@ -256,15 +256,21 @@ def run_options(func: F) -> F:
         default=None,
         help="TOML file whose sections set this stage's options; command-line options win.",
     )(func)
-    func = click.option(
+    return run_dir_option(
+        "Run directory: every stage reads its input from and writes its output here."
+    )(func)
+
+
+def run_dir_option(help_text: str) -> Callable[[F], F]:
+    """``--run DIR`` (default ``runs/default``)."""
+    return click.option(
         "--run",
         "run_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=Path("runs/default"),
         show_default=True,
-        help="Run directory: every stage reads its input from and writes its output here.",
-    )(func)
-    return func
+        help=help_text,
+    )
 
 
 def read_config_file(

@@ -9,9 +9,10 @@ pipeline after the seeds, in order, sharing one loaded model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,7 @@ from selfalign.cli_support import (
     console,
     funnel_table,
     read_config_file,
+    run_dir_option,
     run_options,
     section_options,
     setup_logging,
@@ -30,13 +32,16 @@ from selfalign.cli_support import (
 from selfalign.stage import Section, Stage
 from selfalign.store import RunDir
 
+if TYPE_CHECKING:
+    from selfalign.stage_runner import Executor
+
 
 def _check_options(name: str, sections: Sequence[Section]) -> None:
     """Two sections of one command must not define the same option (a developer error)."""
     from selfalign.cli_support import option_dest
 
     seen: dict[str, str] = {}
-    reserved = {"run_dir", "config_file", "force", "log_level"}
+    reserved = {"run_dir", "config_file", "force", "log_level", "executor", "ray_address"}
     for section in sections:
         for field_name in section.config.__dataclass_fields__:
             dest = option_dest(section.option_prefix, field_name)
@@ -47,6 +52,32 @@ def _check_options(name: str, sections: Sequence[Section]) -> None:
                     f"{clash}; give one of the sections an option_prefix"
                 )
             seen[dest] = f"[{section.name}]"
+
+
+def executor_options(func: Callable[..., Any]) -> Any:
+    """``--executor`` and ``--ray-address``: where the stage's batches run."""
+    from selfalign.executors import EXECUTORS
+
+    func = click.option(
+        "--ray-address",
+        default=None,
+        help="--executor ray: the cluster to join (default: $RAY_ADDRESS, else a local "
+        "cluster started for this command).",
+    )(func)
+    return click.option(
+        "--executor",
+        type=click.Choice(tuple(EXECUTORS)),
+        default="local",
+        show_default=True,
+        help="Where batches run: in this process (local) or on a Ray cluster (ray; "
+        "pip install 'selfalign[ray]'). Whole-data-set steps run here either way.",
+    )(func)
+
+
+def _executor(name: str, ray_address: str | None) -> Executor:
+    from selfalign.executors import ExecutorOptions, make_executor
+
+    return make_executor(ExecutorOptions(name=name, ray_address=ray_address))
 
 
 def _with_sections(sections: Sequence[Section]) -> Callable[[Callable[..., Any]], Any]:
@@ -64,7 +95,13 @@ def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
     reads = ", ".join(f"RUN/{name}" for name in stage.inputs) or "its source"
 
     def callback(
-        run_dir: Path, config_file: Path | None, force: bool, log_level: str, **options: Any
+        run_dir: Path,
+        config_file: Path | None,
+        force: bool,
+        log_level: str,
+        executor: str,
+        ray_address: str | None,
+        **options: Any,
     ) -> None:
         from selfalign.config import save_resolved
         from selfalign.pipeline import context
@@ -78,9 +115,10 @@ def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
         }
         run = RunDir(run_dir)
         save_resolved(run, configs)
-        with Resources() as resources:
+        runner = _executor(executor, ray_address)
+        with Resources() as resources, contextlib.closing(runner):
             ctx = context(run, configs, force=force, resources=resources, pipeline=pipeline)
-            stats = run_stage(stage, ctx, progress=RichProgress())
+            stats = run_stage(stage, ctx, progress=RichProgress(), executor=runner)
         show_stats(stats)
         for renderable in stage.report(stats) if stage.report else []:
             console.print(renderable)
@@ -89,6 +127,7 @@ def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
     callback.__doc__ = f"{summary}.\n\nReads {reads}; writes RUN/{stage.name}."
     command = with_cli_errors(callback)
     command = _with_sections(stage.sections)(command)
+    command = executor_options(command)
     command = run_options(command)
     return click.command(name=stage.command, help=callback.__doc__)(command)
 
@@ -102,7 +141,13 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
     uses_model = any(MODEL in s.sections for s in stages)
 
     def callback(
-        run_dir: Path, config_file: Path | None, force: bool, log_level: str, **options: Any
+        run_dir: Path,
+        config_file: Path | None,
+        force: bool,
+        log_level: str,
+        executor: str,
+        ray_address: str | None,
+        **options: Any,
     ) -> None:
         from selfalign.config import save_resolved
         from selfalign.pipeline import context, funnel, resolve_section
@@ -122,11 +167,12 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
                     )
         run = RunDir(run_dir)
         save_resolved(run, configs)
-        with Resources() as resources:
+        runner = _executor(executor, ray_address)
+        with Resources() as resources, contextlib.closing(runner):
             ctx = context(run, configs, force=force, resources=resources, pipeline=pipeline)
             for index, stage in enumerate(stages):
                 console.rule(f"{stage.command}: {stage.summary}")
-                stats = run_stage(stage, ctx, progress=RichProgress())
+                stats = run_stage(stage, ctx, progress=RichProgress(), executor=runner)
                 show_stats(stats)
                 for renderable in stage.report(stats) if stage.report else []:
                     console.print(renderable)
@@ -147,6 +193,7 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
     command = with_cli_errors(callback)
     if uses_model:
         command = section_options(MODEL)(command)
+    command = executor_options(command)
     command = run_options(command)
     return click.command(name="generate", help=callback.__doc__)(command)
 
@@ -155,14 +202,7 @@ def status_command(pipeline: Sequence[Stage]) -> click.Command:
     """``selfalign status``: the funnel of a run."""
 
     @click.command(name="status")
-    @click.option(
-        "--run",
-        "run_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("runs/default"),
-        show_default=True,
-        help="Run directory to summarise.",
-    )
+    @run_dir_option("Run directory to summarise.")
     @with_cli_errors
     def status(run_dir: Path) -> None:
         """Show the funnel of a run: every stage's read / dropped / written, in its units."""

@@ -58,6 +58,10 @@ class Executor(Protocol):
         self, stage: Stage, ctx: StageContext, batches: Iterator[list[Any]]
     ) -> Iterator[tuple[list[Any], BatchResult]]: ...
 
+    def close(self) -> None:
+        """Release what the executor holds (workers, the cluster connection)."""
+        ...
+
 
 class LocalExecutor:
     """Every batch in this process, one after the other."""
@@ -68,6 +72,9 @@ class LocalExecutor:
         process = stage.processor(ctx)
         for batch in batches:
             yield batch, process(batch)
+
+    def close(self) -> None:
+        return None
 
 
 def _as_dict(record: Record | dict[str, Any]) -> dict[str, Any]:

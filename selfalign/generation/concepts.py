@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from selfalign.generation.common import MODEL, NO_GENERATION, limited_input, model_key
+from selfalign.generation.common import NO_GENERATION, generator, model_stage
 from selfalign.generation.config import ConceptsConfig
 from selfalign.records import Concepts, Seed, stable_id
 from selfalign.stage import (
     BatchResult,
     Processor,
     Section,
-    Stage,
     StageContext,
-    StageInput,
     parse_records,
 )
 from selfalign.store import Rejection
@@ -24,22 +22,14 @@ logger = logging.getLogger(__name__)
 NO_CONCEPTS = "no_concepts"
 
 
-def _read(ctx: StageContext) -> StageInput:
-    return limited_input(ctx, "seeds", "concepts")
-
 
 def _processor(ctx: StageContext) -> Processor:
     from selfalign.generation.parse import parse_concepts
-    from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+    from selfalign.generation.prompts import prompt_hash, with_answer_start
 
-    model_cfg = ctx.config("model")
-    cfg: ConceptsConfig = ctx.config("concepts")
-    builder = PromptBuilder.load(
-        "concepts", cfg.prompts_dir, num_fewshot=cfg.num_fewshot, mode=model_cfg.mode, seed=cfg.seed
-    )
-    params = cfg.sampling(n=1, extra_stop=builder.stop)
-    engine = ctx.llm()
-    model = model_key(model_cfg)
+    setup = generator(ctx, "concepts", "concepts")
+    cfg: ConceptsConfig = setup.cfg
+    builder, params, engine, model = setup.builder, setup.params, setup.engine, setup.model
 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         result = BatchResult(metrics={"generated_tokens": 0})
@@ -86,15 +76,13 @@ def _processor(ctx: StageContext) -> Processor:
     return process
 
 
-STAGE = Stage(
+STAGE = model_stage(
     name="concepts",
     command="concepts",
     summary="S→C: the model lists the programming concepts of each seed",
     section=Section("concepts", ConceptsConfig),
-    uses=(MODEL,),
-    inputs=("seeds",),
+    input_stage="seeds",
     record=Concepts,
-    read=_read,
     processor=_processor,
     units=("seeds", "concept lists"),
 )

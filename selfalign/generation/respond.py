@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from selfalign.generation.common import MODEL, NO_GENERATION, limited_input, model_key
+from selfalign.generation.common import NO_GENERATION, generator, model_stage
 from selfalign.generation.config import RespondConfig
 from selfalign.llm.base import SamplingParams
 from selfalign.records import Attempt, Task, stable_id
@@ -19,9 +19,7 @@ from selfalign.stage import (
     BatchResult,
     Processor,
     Section,
-    Stage,
     StageContext,
-    StageInput,
     parse_records,
 )
 from selfalign.store import Rejection
@@ -29,27 +27,16 @@ from selfalign.store import Rejection
 logger = logging.getLogger(__name__)
 
 
-def _read(ctx: StageContext) -> StageInput:
-    return limited_input(ctx, "tasks", "respond")
-
 
 def _processor(ctx: StageContext) -> Processor:
     from selfalign.generation.parse import first_statements, parse_answer
-    from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+    from selfalign.generation.prompts import prompt_hash, with_answer_start
     from selfalign.generation.tests_step import CLOSING_FENCE, FENCE, Answer, write_tests
 
-    model_cfg = ctx.config("model")
-    cfg: RespondConfig = ctx.config("respond")
-    builder = PromptBuilder.load(
-        "respond",
-        cfg.prompts_dir,
-        num_fewshot=cfg.num_fewshot,
-        mode=model_cfg.mode,
-        seed=cfg.seed,
-    )
-    params = cfg.sampling(n=cfg.num_samples, extra_stop=builder.stop)
-    engine = ctx.llm()
-    model = model_key(model_cfg)
+    respond: RespondConfig = ctx.config("respond")
+    setup = generator(ctx, "respond", "respond", samples=respond.num_samples)
+    cfg: RespondConfig = setup.cfg
+    builder, params, engine, model = setup.builder, setup.params, setup.engine, setup.model
 
     tests_params: SamplingParams | None = None
     if cfg.tests_prefill:
@@ -123,15 +110,13 @@ def _processor(ctx: StageContext) -> Processor:
     return process
 
 
-STAGE = Stage(
+STAGE = model_stage(
     name="attempts",
     command="respond",
     summary="I→R: the model answers each task several times, each answer with its own tests",
     section=Section("respond", RespondConfig),
-    uses=(MODEL,),
-    inputs=("tasks",),
+    input_stage="tasks",
     record=Attempt,
-    read=_read,
     processor=_processor,
     units=("tasks", "attempts"),
 )

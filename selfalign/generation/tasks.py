@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from selfalign.generation.common import MODEL, NO_GENERATION, limited_input, model_key
+from selfalign.generation.common import NO_GENERATION, generator, model_stage
 from selfalign.generation.config import TasksConfig
 from selfalign.generation.prompts import request_rng
 from selfalign.records import Concepts, Task, stable_id
@@ -13,9 +13,7 @@ from selfalign.stage import (
     BatchResult,
     Processor,
     Section,
-    Stage,
     StageContext,
-    StageInput,
     parse_records,
 )
 from selfalign.store import Rejection
@@ -36,22 +34,14 @@ def sample_spec(cfg: TasksConfig, record_id: str) -> tuple[str, str]:
     return category, difficulty
 
 
-def _read(ctx: StageContext) -> StageInput:
-    return limited_input(ctx, "concepts", "tasks")
-
 
 def _processor(ctx: StageContext) -> Processor:
     from selfalign.generation.parse import parse_instruction
-    from selfalign.generation.prompts import PromptBuilder, prompt_hash, with_answer_start
+    from selfalign.generation.prompts import prompt_hash, with_answer_start
 
-    model_cfg = ctx.config("model")
-    cfg: TasksConfig = ctx.config("tasks")
-    builder = PromptBuilder.load(
-        "tasks", cfg.prompts_dir, num_fewshot=cfg.num_fewshot, mode=model_cfg.mode, seed=cfg.seed
-    )
-    params = cfg.sampling(n=1, extra_stop=builder.stop)
-    engine = ctx.llm()
-    model = model_key(model_cfg)
+    setup = generator(ctx, "tasks", "tasks")
+    cfg: TasksConfig = setup.cfg
+    builder, params, engine, model = setup.builder, setup.params, setup.engine, setup.model
 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         result = BatchResult(metrics={"generated_tokens": 0})
@@ -108,15 +98,13 @@ def _processor(ctx: StageContext) -> Processor:
     return process
 
 
-STAGE = Stage(
+STAGE = model_stage(
     name="tasks",
     command="tasks",
     summary="C→I: the model writes a new coding task from each concept list",
     section=Section("tasks", TasksConfig),
-    uses=(MODEL,),
-    inputs=("concepts",),
+    input_stage="concepts",
     record=Task,
-    read=_read,
     processor=_processor,
     units=("concept lists", "tasks"),
 )

@@ -16,7 +16,7 @@ from selfalign.pipeline import run_named
 from selfalign.sandbox.humaneval import load_problems
 from selfalign.seeds.config import SeedsConfig
 from selfalign.seeds.sources import stdlib_root
-from selfalign.seeds.stage import SeedHarvester
+from selfalign.seeds.stage import STAGE, SeedHarvester
 from selfalign.store import RunDir
 
 LONG_BODY = '''
@@ -225,6 +225,10 @@ def test_stats_hold_reasons_and_the_funnel(harvested: RunDir) -> None:
     seed = seeds[0]
     assert seed["parent_id"].startswith("file-") and seed["docstring"] and seed["line"] >= 1
     assert (harvested.path / "seeds" / "_SUCCESS").is_file()
+    # The funnel row counts one unit, functions: every function is dropped or a seed.
+    row = STAGE.funnel_row(harvested.stage("seeds").load_stats())
+    assert (row.unit_in, row.unit_out) == ("functions", "seeds")
+    assert row.read == funnel["functions"] == row.dropped + row.written
 
 
 def test_limit_stops_early(corpus: Path, run_dir: RunDir) -> None:
