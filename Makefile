@@ -20,7 +20,7 @@ model_opts = $(if $(MODEL),--model $(MODEL)) $(if $(BACKEND),--backend $(BACKEND
 source_opts = $(if $(SOURCE),--source $(SOURCE))
 train_model = $(if $(MODEL),--model $(MODEL))
 
-.PHONY: help setup venv engine image test lint seeds data train eval demo bench clean-sandbox
+.PHONY: help setup venv engine image llama test lint seeds data train eval demo bench clean-sandbox
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,8 +45,11 @@ engine: ## make sure a Docker engine answers (installs and starts one on Debian 
 image: venv engine ## build the sandbox image (offline when no registry is reachable)
 	$(BIN)/selfalign sandbox build
 
-test: setup ## run the test suite (real Docker, real pyright, the real 135M model)
-	SELFALIGN_REQUIRE_DOCKER=1 $(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \
+llama: ## llama.cpp's OpenAI-compatible server, for the openai-backend tests (built once, ~8 min)
+	PYTHON=$(PYTHON) scripts/llama_wheel.sh venv >/dev/null
+
+test: setup llama ## run the test suite (real Docker, real pyright, the real 135M model, llama.cpp)
+	SELFALIGN_REQUIRE_DOCKER=1 SELFALIGN_REQUIRE_LLAMA=1 $(BIN)/pytest $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests: that is a failure"; exit 1; fi; exit $$rc; }
 
 lint: venv ## ruff and pyright

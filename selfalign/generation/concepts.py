@@ -24,7 +24,7 @@ NO_CONCEPTS = "no_concepts"
 
 
 def _processor(ctx: StageContext) -> Processor:
-    from selfalign.generation.parse import parse_concepts
+    from selfalign.generation.parse import echo_reason, parse_concepts
     from selfalign.generation.prompts import prompt_hash, with_answer_start
 
     setup = generator(ctx, "concepts", "concepts")
@@ -50,11 +50,15 @@ def _processor(ctx: StageContext) -> Processor:
             concepts = parse_concepts(
                 text, max_concepts=cfg.max_concepts, truncated=gen.finish_reason == "length"
             )
-            if not concepts:
+            # An output that only repeats its prefix or prompt is no concept list.
+            reason = echo_reason(text, start, prompt, concepts) or (
+                None if concepts else NO_CONCEPTS
+            )
+            if reason is not None:
                 result.rejections.append(
                     Rejection(
                         id=seed.id,
-                        reason=NO_CONCEPTS,
+                        reason=reason,
                         record={"seed_id": seed.id, "raw_output": text},
                         detail=f"finish_reason={gen.finish_reason}",
                     )

@@ -4,13 +4,25 @@ Parsers never raise on model output. Concept and instruction parsers return an
 empty result for unusable text (the stage rejects the input with a reason); the
 answer parser always returns what it could find plus a `parse_error` reason,
 because malformed answers are kept as attempts for the preference pairs.
+
+`echo_reason` tells an output that merely echoes its answer prefix or its prompt
+(`echoed_prefix`, `echoed_prompt`) from one that answers: a server that ignored a
+prefill once turned every concept list into the prefix line itself, silently.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from selfalign.llm.base import Prompt
+
+# Echo reasons: the stage rejects the record (S→C, C→I) or marks the attempt (I→R).
+ECHOED_PREFIX = "echoed_prefix"
+ECHOED_PROMPT = "echoed_prompt"
+ECHO_REASONS = (ECHOED_PREFIX, ECHOED_PROMPT)
 
 # parse_error reasons, most severe first: an answer gets the first that applies.
 TRUNCATED = "truncated"
@@ -18,7 +30,14 @@ UNCLOSED_FENCE = "unclosed_fence"
 NO_CODE_BLOCK = "no_code_block"
 NO_TESTS = "no_tests"
 TESTS_WITHOUT_ASSERTS = "tests_without_asserts"
-PARSE_ERRORS = (TRUNCATED, UNCLOSED_FENCE, NO_CODE_BLOCK, NO_TESTS, TESTS_WITHOUT_ASSERTS)
+PARSE_ERRORS = (
+    *ECHO_REASONS,
+    TRUNCATED,
+    UNCLOSED_FENCE,
+    NO_CODE_BLOCK,
+    NO_TESTS,
+    TESTS_WITHOUT_ASSERTS,
+)
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n`]*$")
 _TESTS_HEADING = re.compile(
@@ -51,8 +70,8 @@ def parse_concepts(
     if not text:
         return []
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if len(lines) > 1 and lines[0].rstrip().endswith(":") and _LIST_PREFIX.match(lines[1]):
-        # "The key concepts are:" introducing a list is not itself a concept.
+    if len(lines) > 1 and lines[0].rstrip().endswith(":") and not _LIST_PREFIX.match(lines[0]):
+        # "The key concepts are:" introducing a list or a line is not itself a concept.
         lines = lines[1:]
     listed = [ln for ln in lines if _LIST_PREFIX.match(ln)]
     if len(listed) >= 2 or (listed and listed[0] is lines[0]):
@@ -99,6 +118,73 @@ def _strip_code_blocks(text: str) -> str:
         if not inside:
             out.append(line)
     return "\n".join(out)
+
+
+# -- echoes (every stage) --------------------------------------------------------
+
+_ALNUM = re.compile(r"[^\W_]")
+# Case, markdown emphasis, code quotes and punctuation do not make a line new.
+_NOISE = re.compile(r"[\s*`:.,;!-]+")
+_WORDS = re.compile(r"[^\W_]+")
+_RESTART_WORDS = 3
+
+
+def echo_reason(
+    text: str, prefix: str = "", prompt: Prompt | None = None, parsed: Sequence[str] = ()
+) -> str | None:
+    """Why ``text`` (``prefix`` + what the model wrote) merely echoes, or None if it does not.
+
+    `echoed_prefix` when the model's own part has no letter or digit (the answer is only
+    the prefix), starts the prefix over (a server opened a new turn instead of continuing
+    it), or when every ``parsed`` item (concepts, the instruction) is a line of the
+    prefix plus at most one word. `echoed_prompt` when every line the model wrote, fences
+    aside, is a line of the prompt (its user turns, few-shot answers and system prompt;
+    not the prefill).
+    """
+    generated = text[len(prefix) :] if prefix and text.startswith(prefix) else text
+    if _ALNUM.search(prefix):
+        if not _ALNUM.search(generated):
+            return ECHOED_PREFIX
+        head = prefix.lower().split()[:_RESTART_WORDS]
+        if generated.lower().split()[: len(head)] == head:
+            return ECHOED_PREFIX
+        prefix_lines = [p for p in (_plain(ln) for ln in prefix.splitlines()) if p]
+        items = [_plain(item) for item in parsed if _plain(item)]
+        if items and all(_adds_little(item, prefix_lines) for item in items):
+            return ECHOED_PREFIX
+    if prompt is not None:
+        written = [
+            ln.strip() for ln in generated.splitlines() if ln.strip() and not _FENCE.match(ln)
+        ]
+        if written and set(written) <= _prompt_lines(prompt, prefix):
+            return ECHOED_PROMPT
+    return None
+
+
+def _plain(line: str) -> str:
+    return _NOISE.sub(" ", line.lower()).strip()
+
+
+def _adds_little(item: str, prefix_lines: list[str]) -> bool:
+    # "Write a Python function ```python": a fresh turn's code fence after the prefix.
+    return any(
+        item.startswith(line) and len(_WORDS.findall(item[len(line) :])) < 2
+        for line in prefix_lines
+    )
+
+
+def _prompt_lines(prompt: Prompt, prefix: str) -> set[str]:
+    if isinstance(prompt, str):
+        # A completion prompt ends with the prefix, which the checks above handle.
+        texts = [prompt[: -len(prefix)] if prefix and prompt.endswith(prefix) else prompt]
+    else:
+        last = len(prompt) - 1
+        texts = [
+            m.get("content", "")
+            for i, m in enumerate(prompt)
+            if not (i == last and m.get("role") == "assistant")
+        ]
+    return {ln.strip() for t in texts for ln in t.splitlines() if ln.strip()}
 
 
 # -- C→I -------------------------------------------------------------------------
@@ -235,12 +321,15 @@ def _is_test_block(code: str) -> bool:
     return asserts > 0 and not defines
 
 
-def parse_answer(text: str, finish_reason: str = "stop") -> ParsedAnswer:
+def parse_answer(
+    text: str, finish_reason: str = "stop", *, prefix: str = "", prompt: Prompt | None = None
+) -> ParsedAnswer:
     """Split an answer into response, solution and tests, with the first problem found.
 
     The expected shape is prose with one ```python block, then a `### Tests` heading
     and a ```python block of asserts. Without the heading, a last block made of asserts
-    counts as the tests.
+    counts as the tests. Given the answer ``prefix`` and the ``prompt``, an answer that
+    merely echoes them gets `echoed_prefix` or `echoed_prompt` (see `echo_reason`).
     """
     heading = _TESTS_HEADING.search(text)
     blocks = code_blocks(text)
@@ -259,17 +348,25 @@ def parse_answer(text: str, finish_reason: str = "stop") -> ParsedAnswer:
             response = text[: python[-1].start]
     solution = "\n\n".join(b.code.strip("\n") for b in solution_blocks).strip("\n")
     tests = test_blocks[0].code.strip("\n") if test_blocks else ""
-    error: str | None = None
-    if finish_reason == "length":
-        error = TRUNCATED
-    elif any(not b.closed for b in blocks):
-        error = UNCLOSED_FENCE
-    elif not solution.strip():
-        error = NO_CODE_BLOCK
-    elif not tests.strip():
-        error = NO_TESTS
-    elif not has_assert(tests):
-        error = TESTS_WITHOUT_ASSERTS
+    error = echo_reason(text, prefix, prompt) or _shape_error(
+        finish_reason, blocks, solution, tests
+    )
     return ParsedAnswer(
         response=response.strip(), solution=solution, tests=tests, parse_error=error
     )
+
+
+def _shape_error(
+    finish_reason: str, blocks: list[CodeBlock], solution: str, tests: str
+) -> str | None:
+    if finish_reason == "length":
+        return TRUNCATED
+    if any(not b.closed for b in blocks):
+        return UNCLOSED_FENCE
+    if not solution.strip():
+        return NO_CODE_BLOCK
+    if not tests.strip():
+        return NO_TESTS
+    if not has_assert(tests):
+        return TESTS_WITHOUT_ASSERTS
+    return None

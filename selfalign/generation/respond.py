@@ -70,14 +70,20 @@ def _processor(ctx: StageContext) -> Processor:
         ]
         if tests_params is not None:
             metrics["tests_step"] = write_tests(engine, prompts, answers, tests_params)
-        for task, prompt, task_answers in zip(tasks, prompts, answers, strict=True):
+        for task, start, prompt, task_answers in zip(
+            tasks, starts, prompts, answers, strict=True
+        ):
             if not task_answers:
                 result.rejections.append(Rejection(id=task.id, reason=NO_GENERATION))
                 continue
             phash = prompt_hash(prompt)
             for index, answer in enumerate(task_answers):
                 metrics["generated_tokens"] += answer.tokens
-                parsed = parse_answer(answer.text, answer.finish_reason)
+                # An answer that only echoes its prefix or the prompt is kept with the
+                # reason as its parse error (the pairs use it as a rejected side).
+                parsed = parse_answer(
+                    answer.text, answer.finish_reason, prefix=start, prompt=prompt
+                )
                 if cfg.tests_max_asserts and parsed.tests:
                     parsed = replace(
                         parsed, tests=first_statements(parsed.tests, cfg.tests_max_asserts)

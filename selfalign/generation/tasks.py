@@ -36,7 +36,7 @@ def sample_spec(cfg: TasksConfig, record_id: str) -> tuple[str, str]:
 
 
 def _processor(ctx: StageContext) -> Processor:
-    from selfalign.generation.parse import parse_instruction
+    from selfalign.generation.parse import echo_reason, parse_instruction
     from selfalign.generation.prompts import prompt_hash, with_answer_start
 
     setup = generator(ctx, "tasks", "tasks")
@@ -68,11 +68,14 @@ def _processor(ctx: StageContext) -> Processor:
             result.metrics["generated_tokens"] += gen.completion_tokens
             text = start + gen.text
             instruction = parse_instruction(text)
-            if len(instruction) < cfg.min_instruction_chars:
+            reason = echo_reason(text, start, prompt, [instruction])
+            if reason is None and len(instruction) < cfg.min_instruction_chars:
+                reason = EMPTY_INSTRUCTION if not instruction else SHORT_INSTRUCTION
+            if reason is not None:
                 result.rejections.append(
                     Rejection(
                         id=record.id,
-                        reason=EMPTY_INSTRUCTION if not instruction else SHORT_INSTRUCTION,
+                        reason=reason,
                         record={"concepts_id": record.id, "raw_output": text},
                         detail=f"finish_reason={gen.finish_reason}",
                     )

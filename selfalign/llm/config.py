@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from selfalign.llm.base import BACKENDS
-from selfalign.llm.embedded import EMBEDDED_NAME
+from selfalign.llm.embedded import EMBEDDED_ALIASES, EMBEDDED_NAME
 
 BACKEND_NAMES = tuple(BACKENDS)
 MODES = ("chat", "completion")
+PREFILL_STRATEGIES = ("auto", "server", "template")
+# A hub id: "org/name". A bare name is not taken for one: servers are often given any
+# alias (`--served-model-name`, llama.cpp's `--model_alias`), which names no tokenizer.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
@@ -102,6 +108,25 @@ class ModelConfig:
             "help": "openai: retries with exponential backoff on 429, 5xx and connection errors."
         },
     )
+    prefill: str = field(
+        default="auto",
+        metadata={
+            "help": "openai: how a chat prompt ending in a partial assistant message (an "
+            "answer prefix) is continued. server: send it to /chat/completions with "
+            "continue_final_message (vLLM, SGLang honour it); template: render the chat "
+            "template locally (--tokenizer) and send the text to /completions (works on "
+            "every server; llama.cpp needs it); auto: probe the server once and choose.",
+            "choices": PREFILL_STRATEGIES,
+        },
+    )
+    tokenizer: str = field(
+        default="",
+        metadata={
+            "help": "openai: the served model's tokenizer, whose chat template renders "
+            "prefilled prompts locally (a local directory, a .gguf file, a hub id or "
+            "'embedded'); empty: --model when it names one (embedded, a path, a hub id)."
+        },
+    )
     trust_remote_code: bool = field(
         default=False,
         metadata={"help": "Allow model repositories to run their own code (transformers, vllm)."},
@@ -128,3 +153,29 @@ class ModelConfig:
                 f"base_url {self.base_url!r} is not an http(s) URL; "
                 "pass e.g. --base-url http://127.0.0.1:8000/v1"
             )
+        if self.prefill not in PREFILL_STRATEGIES:
+            raise ValueError(
+                f"prefill must be one of {', '.join(PREFILL_STRATEGIES)}, got {self.prefill!r}"
+            )
+        if (
+            self.backend == "openai"
+            and self.mode == "chat"
+            and self.prefill == "template"
+            and self.chat_tokenizer() is None
+        ):
+            raise ValueError(
+                f"prefill = template renders the chat template locally, but --model "
+                f"{self.model!r} names no tokenizer: pass --tokenizer with the served model's "
+                "local directory, .gguf file or hub id (or --tokenizer embedded)"
+            )
+
+    def chat_tokenizer(self) -> str | None:
+        """The tokenizer that renders prefilled chat prompts locally for the openai backend:
+        `tokenizer` when set, else `model` when it can name one (the embedded alias, a local
+        path, a hub id), else None."""
+        if self.tokenizer.strip():
+            return self.tokenizer.strip()
+        name = self.model.strip()
+        if name in EMBEDDED_ALIASES or Path(name).expanduser().exists() or _HUB_ID.match(name):
+            return name
+        return None

@@ -8,16 +8,22 @@ from pathlib import Path
 import pytest
 
 from selfalign.generation.parse import (
+    ECHO_REASONS,
+    ECHOED_PREFIX,
+    ECHOED_PROMPT,
     NO_CODE_BLOCK,
     NO_TESTS,
+    PARSE_ERRORS,
     TESTS_WITHOUT_ASSERTS,
     TRUNCATED,
     UNCLOSED_FENCE,
     code_blocks,
+    echo_reason,
     parse_answer,
     parse_concepts,
     parse_instruction,
 )
+from selfalign.generation.prompts import with_answer_start
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -161,3 +167,106 @@ def test_real_prefilled_concept_lists_parse_as_labelled(case):
     """Lists after "The key programming concepts of this snippet are:" (configs/demo.toml)."""
     got = parse_concepts(case["text"], truncated=case["finish_reason"] == "length")
     assert got == case["expected"]
+
+
+# -- echoes of the prefix or the prompt ----------------------------------------------------
+
+REAL_ECHOES = load("real_outputs_echoes.jsonl")
+
+
+def _stage_reason(case: dict) -> str | None:
+    """What a stage decides about one output: its echo reason (or, for answers, parse error)."""
+    prompt = with_answer_start(case["messages"], case["prefix"])
+    text, prefix = case["text"], case["prefix"]
+    if case["stage"] == "concepts":
+        concepts = parse_concepts(text, truncated=case["finish_reason"] == "length")
+        assert concepts == case["expected_concepts"]
+        return echo_reason(text, prefix, prompt, concepts)
+    if case["stage"] == "tasks":
+        return echo_reason(text, prefix, prompt, [parse_instruction(text)])
+    return parse_answer(text, case["finish_reason"], prefix=prefix, prompt=prompt).parse_error
+
+
+@pytest.mark.parametrize("case", REAL_ECHOES, ids=lambda c: c["name"])
+def test_real_outputs_of_a_server_that_ignored_the_prefill(case):
+    """llama.cpp's answers to the demo prompts, prefill ignored (new-turn) or continued."""
+    assert _stage_reason(case) == case["expected"]
+
+
+def test_real_echo_corpus_has_both_sides():
+    lost = [c for c in REAL_ECHOES if "new-turn" in c["name"]]
+    kept = [c for c in REAL_ECHOES if "continued" in c["name"]]
+    assert sum(c["expected"] == ECHOED_PREFIX for c in lost) >= 8
+    assert kept and all(c["expected"] not in ECHO_REASONS for c in kept)
+
+
+CONCEPTS_PREFIX = "The key programming concepts of this snippet are:\n"
+SNIPPET = "### Snippet\n```python\ndef add(a, b):\n    return a + b\n```"
+CONCEPTS_PROMPT = [
+    {"role": "system", "content": "List the concepts."},
+    {"role": "user", "content": SNIPPET},
+    {"role": "assistant", "content": CONCEPTS_PREFIX},
+]
+
+
+@pytest.mark.parametrize(
+    ("generated", "expected"),
+    [
+        ("- recursion\n- slicing", None),
+        ("recursion, slicing", None),  # a comma line under the intro: the intro is no concept
+        ("", ECHOED_PREFIX),  # the answer is only the prefix
+        ("\n\n```python\n```", ECHOED_PREFIX),  # nothing of its own
+        (CONCEPTS_PREFIX + "- recursion", ECHOED_PREFIX),  # a new turn starting over
+        ("The key programming concepts in this code are:\n- loops", ECHOED_PREFIX),
+        ("```python\nprint(1)\n```", ECHOED_PREFIX),  # the parsed list is the prefix line
+        ("def add(a, b):\n    return a + b", ECHOED_PROMPT),
+        ("### Snippet\n```python\ndef add(a, b):\n```", ECHOED_PROMPT),
+        ("- def add(a, b)\n- return", None),  # listed, not repeated: poor, not an echo
+    ],
+)
+def test_echoed_concepts(generated, expected):
+    text = CONCEPTS_PREFIX + generated
+    concepts = parse_concepts(text)
+    assert echo_reason(text, CONCEPTS_PREFIX, CONCEPTS_PROMPT, concepts) == expected
+    if generated == "recursion, slicing":
+        assert concepts == ["recursion", "slicing"]
+
+
+TASK_PREFIX = "Write a Python function `"
+TASK_QUERY = "### Task\nLanguage: python\nCategory: function\nDifficulty: easy\nConcepts: loops"
+
+
+@pytest.mark.parametrize(
+    ("generated", "expected"),
+    [
+        ("double(x)` that returns twice x.", None),
+        ("`.", ECHOED_PREFIX),
+        ("```python\ndef f(x):\n    return x\n```", ECHOED_PREFIX),  # a new turn's code fence
+        ("Write a Python function `double(x)`.", ECHOED_PREFIX),
+        ("\n" + TASK_QUERY, ECHOED_PROMPT),
+    ],
+)
+def test_echoed_instructions(generated, expected):
+    prompt = with_answer_start([{"role": "user", "content": TASK_QUERY}], TASK_PREFIX)
+    text = TASK_PREFIX + generated
+    assert echo_reason(text, TASK_PREFIX, prompt, [parse_instruction(text)]) == expected
+
+
+def test_echoed_answers_are_parse_errors_and_the_rest_unchanged():
+    instruction = "### Instruction\nWrite `double(x)` that returns twice x."
+    prompt = with_answer_start([{"role": "user", "content": instruction}], "```python\n")
+    good = "```python\n" + GOOD.split("```python\n", 1)[1]
+    assert parse_answer(good, prefix="```python\n", prompt=prompt).parse_error is None
+    for text, reason in [
+        ("```python\n", ECHOED_PREFIX),
+        ("```python\n```", ECHOED_PREFIX),
+        ("```python\n```python\ndef f():\n    return 1\n```", ECHOED_PREFIX),
+        ("```python\n" + instruction, ECHOED_PROMPT),
+    ]:
+        assert parse_answer(text, prefix="```python\n", prompt=prompt).parse_error == reason
+    # Without a prefix or prompt nothing is an echo; completion prompts hold the prefix.
+    assert parse_answer("```python\n```").parse_error == NO_CODE_BLOCK
+    completion = "Q\n### Response\n```python\n"
+    assert echo_reason("```python\nQ", "```python\n", completion) == ECHOED_PROMPT
+    assert echo_reason("```python\nx = 1", "```python\n", completion) is None
+    assert ECHOED_PREFIX in PARSE_ERRORS and ECHOED_PROMPT in PARSE_ERRORS

@@ -34,6 +34,28 @@ def test_bad_model_config_says_how_to_fix(kwargs, message):
         ModelConfig(**kwargs)
 
 
+def test_bad_prefill_config_says_how_to_fix():
+    with pytest.raises(ValueError, match="prefill must be one of auto, server, template"):
+        ModelConfig(prefill="always")
+    with pytest.raises(ValueError, match="pass --tokenizer"):
+        ModelConfig(backend="openai", model="served-model", prefill="template")
+
+
+def test_the_chat_tokenizer_defaults_to_a_model_that_names_one(tmp_path):
+    def tokenizer(model: str, **kwargs) -> str | None:
+        return ModelConfig(backend="openai", model=model, **kwargs).chat_tokenizer()
+
+    assert tokenizer(embedded.EMBEDDED_NAME) == embedded.EMBEDDED_NAME
+    assert tokenizer("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
+    assert tokenizer(str(tmp_path)) == str(tmp_path)
+    # llama.cpp and friends serve any name: only --tokenizer can say which template it is.
+    assert tokenizer("served-model") is None
+    assert tokenizer("served-model", tokenizer=" embedded ", prefill="template") == "embedded"
+    # Only the openai backend in chat mode renders prefills itself.
+    assert ModelConfig(model="served-model", prefill="template").prefill == "template"
+    assert ModelConfig(backend="openai", model="m", mode="completion", prefill="template").mode
+
+
 def test_sampling_params_validate_and_stop_trimming():
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=0)
@@ -50,9 +72,14 @@ def test_vllm_backend_without_vllm_says_how_to_install():
     assert "vllm" not in sys.modules
 
 
-def test_resolve_model_passes_other_names_through():
+def test_resolve_model_passes_hub_ids_and_existing_paths_through(tmp_path):
     assert embedded.resolve_model("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"
-    assert embedded.resolve_model("/models/x") == "/models/x"
+    assert embedded.resolve_model(str(tmp_path)) == str(tmp_path)
+    # A path that is no hub id and does not exist: one line saying what to pass.
+    with pytest.raises(embedded.ModelNotFoundError, match="does not exist"):
+        embedded.resolve_model("/models/x")
+    with pytest.raises(embedded.ModelNotFoundError, match="does not exist"):
+        embedded.resolve_model("runs/demo/model")
 
 
 def test_missing_package_error_names_the_install_command(monkeypatch):
