@@ -227,11 +227,17 @@ def take_section(
     kwargs: dict[str, Any],
     file_values: Mapping[str, Any],
     pipeline: Sequence[Stage] | None = None,
+    resolved: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A section's config: the config file's values, then the options the user typed."""
-    from selfalign.pipeline import PIPELINE, section_values
+    """A section's config: the config file's values, then the options the user typed.
 
-    values = {section.name: section_values(file_values, section.name, pipeline or PIPELINE)}
+    ``resolved`` holds the command's sections resolved so far (an inheriting section
+    starts from its parent's values there)."""
+    from selfalign.pipeline import PIPELINE, inherited_values
+
+    values = {
+        section.name: inherited_values(section, file_values, resolved or {}, pipeline or PIPELINE)
+    }
     return take_config(section.config, section.name, kwargs, values, section.option_prefix)
 
 

@@ -110,9 +110,9 @@ def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
 
         setup_logging(log_level)
         file_values = read_config_file(config_file, pipeline)
-        configs = {
-            s.name: take_section(s, options, file_values, pipeline) for s in stage.sections
-        }
+        configs: dict[str, Any] = {}
+        for section in stage.sections:
+            configs[section.name] = take_section(section, options, file_values, pipeline, configs)
         run = RunDir(run_dir)
         save_resolved(run, configs)
         runner = _executor(executor, ray_address)
@@ -163,7 +163,7 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
             for section in stage.sections:
                 if section.name not in configs:
                     configs[section.name] = resolve_section(
-                        section, file_values, pipeline=pipeline
+                        section, file_values, pipeline=pipeline, resolved=configs
                     )
         run = RunDir(run_dir)
         save_resolved(run, configs)

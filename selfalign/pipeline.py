@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from selfalign.config import ConfigError, resolve
+from selfalign.config import ConfigError, resolve, to_dict
 from selfalign.curate import execute, export, pairs, select
 from selfalign.generation import concepts, respond, tasks
+from selfalign.judge import stage as judge
 from selfalign.seeds import stage as seeds
 from selfalign.stage import (
     FunnelRow,
@@ -35,6 +36,7 @@ PIPELINE: list[Stage] = [
     tasks.STAGE,
     respond.STAGE,
     execute.STAGE,
+    judge.STAGE,
     select.STAGE,
     pairs.STAGE,
     export.STAGE,
@@ -90,14 +92,38 @@ def section_values(
     return {k: v for k, v in node.items() if f"{name}.{k}" not in nested}
 
 
+def inherited_values(
+    section: Section,
+    file_values: Mapping[str, Any],
+    resolved: Mapping[str, Any],
+    pipeline: Sequence[Stage] = PIPELINE,
+) -> dict[str, Any]:
+    """The section's file values over those of the section it inherits from (``inherit``):
+    that section's resolved config when ``resolved`` has it, else its file values."""
+    own = section_values(file_values, section.name, pipeline)
+    if section.inherit is None:
+        return own
+    parent = resolved.get(section.inherit)
+    if parent is None:
+        base = section_values(file_values, section.inherit, pipeline)
+    else:
+        base = to_dict(parent)
+    return {**base, **own}
+
+
 def resolve_section(
     section: Section,
     file_values: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
     pipeline: Sequence[Stage] = PIPELINE,
+    resolved: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A section's dataclass from the config file's values, then the given overrides."""
-    values = {section.name: section_values(file_values, section.name, pipeline)}
+    """A section's dataclass from the config file's values, then the given overrides.
+
+    ``resolved`` holds sections already resolved for the same command, which an
+    inheriting section (``[judge.model]`` from ``[model]``) starts from.
+    """
+    values = {section.name: inherited_values(section, file_values, resolved or {}, pipeline)}
     return resolve(section.config, section.name, values, overrides or {})
 
 
@@ -149,6 +175,8 @@ def run_named(
     resolved = dict(configs or {})
     for section in stage.sections:
         if section.name not in resolved:
-            resolved[section.name] = resolve_section(section, {}, pipeline=pipeline)
+            resolved[section.name] = resolve_section(
+                section, {}, pipeline=pipeline, resolved=resolved
+            )
     ctx = context(run, resolved, force=force, resources=resources, pipeline=pipeline)
     return run_stage(stage, ctx, progress=progress, executor=executor)

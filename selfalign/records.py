@@ -153,6 +153,47 @@ class Verdict(Record):
 
 
 @dataclass
+class Judgments(Record):
+    """A judge model's ratings of one task's answers on the coding preferences.
+
+    ``ratings`` has one entry per judged attempt (in ``attempt_ids`` order)::
+
+        {"attempt_id": str, "ratings": {preference: float | None},
+         "rationales": {preference: str}, "mean_rating": float | None}
+
+    A rating is None when every judge call for that preference was rejected; the
+    reason is in ``rejected``. With swap a rating is the mean over the rounds that
+    were accepted. ``calls`` holds one entry per (preference, round): the order the
+    attempts were shown in, the raw output, what was parsed and whether it was retried.
+    """
+
+    kind: ClassVar[str] = "judgments"
+
+    task_id: str = ""
+    judge_model: str = ""
+    """The judge's backend and model (``transformers:embedded:smollm2-135m-instruct``)."""
+    preferences: list[str] = field(default_factory=list)
+    attempt_ids: list[str] = field(default_factory=list)
+    """The judged attempts, in sample order (presentation orders index into this list)."""
+    statuses: list[str] = field(default_factory=list)
+    """Each judged attempt's verdict status (same order), for pairs and agreement."""
+    ratings: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """Per (preference, round): preference, round, order (attempt ids as shown),
+    prompt_hash, raw_output, finish_reason, completion_tokens, shape, ratings (per
+    shown position), reason ('' when accepted), detail, retried, and the first
+    try's first_raw_output, first_reason and first_finish_reason ('' unless retried)."""
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    """Judge calls rejected after their retry: preference, round, reason, detail."""
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    """Attempts of the task not judged: attempt_id, reason (over_cap, parse_error,
+    empty_response, duplicate_response), detail."""
+    prompt_hash: str = ""
+    """Hash of every first-try prompt of the task (rubrics, orders and texts included)."""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Example(Record):
     """One instruction-tuning example: a task with one passing answer (stage ``dataset``)."""
 
@@ -178,7 +219,9 @@ class Example(Record):
 
 @dataclass
 class PreferencePair(Record):
-    """A (prompt, chosen, rejected) pair from one task's passing and failing answers."""
+    """A (prompt, chosen, rejected) pair from one task's answers: ``preference_source`` says
+    why chosen beats rejected: ``execution`` (it passed, the other failed), ``judge``
+    (rated higher), or ``both``."""
 
     kind: ClassVar[str] = "pair"
 
@@ -195,11 +238,17 @@ class PreferencePair(Record):
     """Summary of the chosen answer's verdict: id, status, exception, exit code, duration."""
     rejected_verdict: dict[str, Any] = field(default_factory=dict)
     """Summary of the rejected answer's verdict: id, status, exception, exit code, duration."""
+    chosen_ratings: dict[str, Any] = field(default_factory=dict)
+    """The judge's ratings of the chosen answer, per preference and their ``mean``
+    (empty when the judge stage did not run)."""
+    rejected_ratings: dict[str, Any] = field(default_factory=dict)
+    """The judge's ratings of the rejected answer, likewise."""
     seed_id: str = ""
     category: str = ""
     difficulty: str = ""
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    cls.kind: cls for cls in (Seed, Concepts, Task, Attempt, Verdict, Example, PreferencePair)
+    cls.kind: cls
+    for cls in (Seed, Concepts, Task, Attempt, Verdict, Judgments, Example, PreferencePair)
 }

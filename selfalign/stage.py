@@ -59,6 +59,9 @@ class Section:
     name: str
     config: type
     option_prefix: str = ""
+    inherit: str | None = None
+    """A section whose resolved values are this one's defaults (``[judge.model]`` starts
+    as ``[model]``: without a judge model of its own, the run judges with its own model)."""
 
 
 @dataclass

@@ -177,12 +177,14 @@ def test_the_real_pipeline_derives_folders_and_sections() -> None:
         "tasks",
         "attempts",
         "verdicts",
+        "judgments",
         "examples",
         "pairs",
         "export",
     ]
     known = sections()
-    for name in ("seeds", "model", "concepts", "sandbox", "execute", "select", "pairs", "export"):
+    names = ("seeds", "model", "concepts", "sandbox", "execute", "judge", "judge.model")
+    for name in (*names, "select", "pairs", "export"):
         assert known[name] is not None, name
     assert len({s.command for s in PIPELINE}) == len(PIPELINE)
     # Every input is an earlier stage.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from selfalign.curate.config import SelectConfig
 from selfalign.curate.vacuous import TestAnalysis, analyse_tests
-from selfalign.records import Attempt, Task, Verdict
+from selfalign.records import Attempt, Judgments, Task, Verdict
 from selfalign.stage import parse_records
 from selfalign.store import Rejection, RunDir
 
@@ -44,6 +44,8 @@ class TaskGroup:
     task_id: str
     task: Task | None
     answers: list[Answer] = field(default_factory=list)
+    judgment: Judgments | None = None
+    """The judge's ratings of the task's answers, when the judge stage has run."""
 
     @property
     def instruction(self) -> str:
@@ -75,6 +77,8 @@ def load_groups(run: RunDir) -> tuple[list[TaskGroup], list[Rejection]]:
     bad: list[Rejection] = []
     verdicts = {v.attempt_id: v for v in _parsed(run, "verdicts", Verdict, bad)}
     tasks = {t.id: t for t in _parsed(run, "tasks", Task, bad)}
+    judged = run.stage("judgments").is_complete()
+    judgments = {j.task_id: j for j in _parsed(run, "judgments", Judgments, bad)} if judged else {}
     groups: dict[str, TaskGroup] = {}
     for attempt in _parsed(run, "attempts", Attempt, bad):
         verdict = verdicts.get(attempt.id)
@@ -84,7 +88,8 @@ def load_groups(run: RunDir) -> tuple[list[TaskGroup], list[Rejection]]:
         task_id = attempt.task_id or str(attempt.parent_id)
         group = groups.get(task_id)
         if group is None:
-            group = groups[task_id] = TaskGroup(task_id, tasks.get(task_id))
+            group = TaskGroup(task_id, tasks.get(task_id), judgment=judgments.get(task_id))
+            groups[task_id] = group
         group.answers.append(Answer(attempt, verdict))
     for group in groups.values():
         group.answers.sort(key=lambda a: (a.attempt.sample_index, a.attempt.id))
@@ -104,10 +109,11 @@ class Eligibility:
 def eligible_answers(
     group: TaskGroup, cfg: SelectConfig, contaminated: Callable[[str], str | None]
 ) -> Eligibility:
-    """Filter a task's passing answers: parse errors, vacuous tests, contaminated responses.
+    """Filter a task's passing answers: parse errors, vacuous tests, a low instruction-following
+    rating (when asked for), contaminated responses.
 
     The reason is the first filter that left nothing (``no_passing_attempt``,
-    ``parse_error``, ``vacuous_tests`` or ``contaminated``).
+    ``parse_error``, ``vacuous_tests``, ``low_instruction_following`` or ``contaminated``).
     """
     counts: Counter[str] = Counter()
     passing = [a for a in group.answers if a.passed]
@@ -131,6 +137,23 @@ def eligible_answers(
             reasons = sorted({str(a.analysis.vacuous_reason) for a in vacuous if a.analysis})
             return Eligibility([], "vacuous_tests", "; ".join(reasons), counts)
         keep = [a for a in keep if a not in vacuous]
+    if cfg.min_instruction_following and group.judgment is not None:
+        from selfalign.judge.ratings import rating
+
+        # An answer the judge could not rate is kept (and counted): a failed judgment says
+        # nothing about the answer.
+        low = []
+        for answer in keep:
+            value = rating(group.judgment, answer.attempt.id, "instruction_following")
+            if value is None:
+                counts["unrated_answers"] += 1
+            elif value < cfg.min_instruction_following:
+                low.append(answer)
+        counts["low_instruction_following_answers"] += len(low)
+        if low and len(low) == len(keep):
+            detail = f"instruction following below {cfg.min_instruction_following:g}"
+            return Eligibility([], "low_instruction_following", detail, counts)
+        keep = [a for a in keep if a not in low]
     clean: list[Answer] = []
     first_match = ""
     for answer in keep:
@@ -150,8 +173,21 @@ def task_rng(seed: int, task_id: str) -> random.Random:
     return random.Random(f"{seed}:{task_id}")
 
 
-def pick(answers: list[Answer], rule: str, seed: int, task_id: str) -> Answer:
-    """One answer by the configured rule: seeded ``random``, ``shortest`` or ``most_asserts``."""
+def pick(
+    answers: list[Answer],
+    rule: str,
+    seed: int,
+    task_id: str,
+    judgment: Judgments | None = None,
+) -> Answer:
+    """One answer by the configured rule: seeded ``random``, ``shortest``, ``most_asserts``,
+    or ``judge`` (the best mean rating; the seeded random pick when none is rated)."""
+    if rule == "judge" and judgment is not None:
+        from selfalign.judge.ratings import best_rated
+
+        best = best_rated(judgment, {a.attempt.id for a in answers})
+        if best is not None:
+            return next(a for a in answers if a.attempt.id == best)
     if rule == "shortest":
         return min(answers, key=lambda a: (len(a.attempt.response), a.attempt.sample_index))
     if rule == "most_asserts":

@@ -70,6 +70,40 @@ def _rate_rows(groups: dict[str, dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def _judge_section(summary: dict[str, Any], plots: bool) -> str:
+    """The judge's ratings: how they spread per preference, how often they agree with
+    execution, how many judgments were rejected."""
+    judge = summary["judge"]
+    counts = judge["rating_counts"]
+    ratings = sorted({r for c in counts.values() for r in c}, key=float)
+    rows = [[p, *[c.get(r, 0) for r in ratings]] for p, c in counts.items()]
+    agreement = judge["agreement"]
+    pairs = agreement["agree"] + agreement["disagree"] + agreement["tie"]
+    rate = agreement["rate"]
+    models = ", ".join(f"`{m}`" for m in judge["models"]) or "none"
+    lines = [
+        "## Judge ratings\n",
+        f"Judge: {models}, on {judge['tasks']} tasks of this data set (one call per task and "
+        "preference, answers in a recorded shuffled order). A small judge is weak: its "
+        "ratings are a signal to check, not a measure.\n",
+        _table(["preference", *[f"rated {r}" for r in ratings]], rows or [["none"]]) + "\n",
+        f"Judge and execution agree on {agreement['agree']} of {pairs} (passing, failing) answer "
+        f"pairs ({percent(rate) if rate is not None else 'n/a'}: the judge rates the passing "
+        f"answer higher); it prefers the failing one in {agreement['disagree']} and rates "
+        f"both the same in {agreement['tie']}.\n",
+    ]
+    rejected = judge["rejected_judgments"]
+    if rejected:
+        lines.append(
+            "Judgments rejected after a retry, by reason: "
+            + ", ".join(f"{r} {n}" for r, n in rejected.items())
+            + ".\n"
+        )
+    if plots:
+        lines.append(f"![ratings](plots/{PLOT_FILES['ratings']})\n")
+    return "\n".join(lines)
+
+
 def _answer_note(summary: dict[str, Any]) -> str:
     """What the assistant turn holds, counted in the data (two-step answers hold no tests)."""
     rows = int(summary["sft_rows"])
@@ -85,9 +119,10 @@ def _answer_note(summary: dict[str, Any]) -> str:
         held = f"the model's answer; {with_tests} of {rows} answers include their tests"
     return (
         f"The assistant turn is {held}; every example's tests are in the `tests` column. "
-        "Pairs: `chosen` is an answer whose tests passed, `rejected` one of the same "
-        "task whose tests failed or timed out (`preference_source` = `execution`); "
-        "both verdicts are in `chosen_verdict` / `rejected_verdict`.\n"
+        "Pairs: `preference_source` says why `chosen` beats `rejected`: `execution` (its "
+        "tests passed, the other's failed or timed out), `judge` (the judge rated it higher) "
+        "or `both`; both verdicts are in `chosen_verdict` / `rejected_verdict`, both sides' "
+        "judge ratings in `chosen_ratings` / `rejected_ratings`.\n"
     )
 
 
@@ -109,16 +144,19 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
         "its own tests, and only answers whose tests passed in a sandbox were kept.\n"
     )
     parts.append("## Configs\n")
-    parts.append(
-        _table(
-            ["config", "rows", "format"],
+    configs = [
+        ["sft", summary["sft_rows"], "TRL conversational `messages` (user, assistant)"],
+        ["pairs", summary["pairs_rows"], "TRL preference `prompt` / `chosen` / `rejected`"],
+    ]
+    if summary.get("judge") is not None:
+        configs.append(
             [
-                ["sft", summary["sft_rows"], "TRL conversational `messages` (user, assistant)"],
-                ["pairs", summary["pairs_rows"], "TRL preference `prompt` / `chosen` / `rejected`"],
-            ],
+                "ratings",
+                summary["ratings_rows"],
+                "UltraFeedback: `instruction`, `completions` with per-preference ratings",
+            ]
         )
-        + "\n"
-    )
+    parts.append(_table(["config", "rows", "format"], configs) + "\n")
     parts.append(_answer_note(summary))
     parts.append("## How it was made\n")
     parts.append(
@@ -185,6 +223,8 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
         f"{sel['decontamination_total']} at selection; "
         f"{summary['decontamination_earlier']} in earlier stages.\n"
     )
+    if summary.get("judge") is not None:
+        parts.append(_judge_section(summary, plots))
     parts.append("## Responses\n")
     parts.append(
         f"Response length in characters: mean {lengths['mean']}, median {lengths['median']}, "

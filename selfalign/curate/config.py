@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PICK_RULES = ("random", "shortest", "most_asserts")
+PICK_RULES = ("random", "shortest", "most_asserts", "judge")
 LICENSES = ("apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "odc-by", "other")
 
 
@@ -76,12 +76,20 @@ class SelectConfig:
         default="random",
         metadata={
             "help": "Which passing answer of a task to keep: 'random' (seeded), 'shortest' "
-            "response, or 'most_asserts' (most checks in its tests).",
+            "response, 'most_asserts' (most checks in its tests), or 'judge' (the best mean "
+            "rating of the judge stage; seeded random where none is rated).",
             "choices": PICK_RULES,
         },
     )
     seed: int = field(
         default=0, metadata={"help": "Seed of the random pick (per task, order-free)."}
+    )
+    min_instruction_following: float = field(
+        default=0.0,
+        metadata={
+            "help": "Drop passing answers the judge rated below this on instruction following "
+            "(1-5; 0: off; needs the judge stage). Unrated answers are kept."
+        },
     )
     allow_parse_errors: bool = field(
         default=False,
@@ -141,6 +149,11 @@ class SelectConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0.0 <= self.min_instruction_following <= 5.0:
+            raise ValueError(
+                "min_instruction_following is a judge rating from 1 to 5 (0: off), got "
+                f"{self.min_instruction_following}"
+            )
         if not 0.0 < self.minhash_threshold <= 1.0:
             raise ValueError(
                 f"minhash_threshold must be in (0, 1], got {self.minhash_threshold}; "
@@ -148,7 +161,7 @@ class SelectConfig:
             )
 
 
-PAIR_SOURCES = ("execution",)
+PAIR_SOURCES = ("execution", "judge")
 
 
 @dataclass
@@ -163,12 +176,20 @@ class PairsConfig:
         default_factory=lambda: list(PAIR_SOURCES),
         metadata={
             "help": "Where preferences come from: 'execution' (a passing answer beats a "
-            "failing one of the same task). Empty: no pairs.",
+            "failing one of the same task), 'judge' (the best-rated answer beats the "
+            "lowest-rated one; needs the judge stage). Empty: no pairs.",
             "choices": PAIR_SOURCES,
         },
     )
     per_task: int = field(
-        default=1, metadata={"help": "Most preference pairs drawn from one task."}
+        default=1, metadata={"help": "Most execution pairs drawn from one task."}
+    )
+    judge_min_margin: float = field(
+        default=1.0,
+        metadata={
+            "help": "Smallest difference of mean judge rating between the two sides of a judge "
+            "pair (ratings are 1-5; equal ratings never make a pair)."
+        },
     )
     batch_size: int = field(default=1024, metadata={"help": "Examples per batch (one shard)."})
 
@@ -178,6 +199,8 @@ class PairsConfig:
             raise ValueError(
                 f"unknown pair source {unknown[0]!r}; choose from {', '.join(PAIR_SOURCES)}"
             )
+        if self.judge_min_margin < 0:
+            raise ValueError(f"judge_min_margin must be 0 or more, got {self.judge_min_margin}")
         if self.per_task < 1:
             raise ValueError(f"per_task must be at least 1, got {self.per_task}")
         if self.batch_size < 1:

@@ -5,8 +5,10 @@
     RUN/dataset/README.md        dataset card (YAML metadata with `configs:` sft and pairs)
     RUN/dataset/sft.parquet      TRL conversational: messages + metadata columns
     RUN/dataset/sft.jsonl
-    RUN/dataset/pairs.parquet    TRL preference: prompt / chosen / rejected + verdicts
+    RUN/dataset/pairs.parquet    TRL preference: prompt / chosen / rejected + verdicts, ratings
     RUN/dataset/pairs.jsonl
+    RUN/dataset/ratings.parquet  UltraFeedback shape: instruction, completions, per-preference
+    RUN/dataset/ratings.jsonl    ratings and rationales (when the judge stage ran)
     RUN/dataset/plots/*.png      funnel, pass rates, response lengths
 
 ``datasets.load_dataset("RUN/dataset", "sft")`` (and ``"pairs"``) and TRL's CLIs
@@ -31,6 +33,14 @@ from typing import Any
 
 from selfalign.curate.card import render_card
 from selfalign.curate.config import ExportConfig
+from selfalign.curate.ratings_export import (
+    judge_summary,
+    judged,
+    ratings_features,
+    ratings_rows,
+    ratings_side_features,
+    side_row,
+)
 from selfalign.stage import (
     BatchResult,
     FunnelRow,
@@ -162,6 +172,8 @@ def pair_row(pair: dict[str, Any]) -> dict[str, Any]:
         "preference_source": str(pair.get("preference_source", "")),
         "chosen_verdict": _verdict(pair.get("chosen_verdict")),
         "rejected_verdict": _verdict(pair.get("rejected_verdict")),
+        "chosen_ratings": side_row(pair.get("chosen_ratings")),
+        "rejected_ratings": side_row(pair.get("rejected_ratings")),
     }
 
 
@@ -213,9 +225,11 @@ def features() -> dict[str, Any]:
             "preference_source": text,
             "chosen_verdict": verdict,
             "rejected_verdict": verdict,
+            "chosen_ratings": ratings_side_features(),
+            "rejected_ratings": ratings_side_features(),
         }
     )
-    return {"sft": sft, "pairs": pairs}
+    return {"sft": sft, "pairs": pairs, "ratings": ratings_features()}
 
 
 def _dataset(rows: list[dict[str, Any]], feats: Any) -> Any:
@@ -307,6 +321,7 @@ def build_summary(
             },
         },
         "decontamination_earlier": earlier_contaminated,
+        "pairs_by_source": dict(sorted(_count(p["preference_source"] for p in pairs).items())),
         "pairs_by_rejected_status": dict(
             sorted(_count(p["rejected_status"] for p in pairs).items())
         ),
@@ -342,14 +357,14 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def local_data_files() -> dict[str, str]:
+def local_data_files(configs: list[str]) -> dict[str, str]:
     """The card's ``configs`` paths inside the export folder."""
-    return {"sft": "sft.parquet", "pairs": "pairs.parquet"}
+    return {name: f"{name}.parquet" for name in configs}
 
 
-def hub_data_files() -> dict[str, str]:
+def hub_data_files(configs: list[str]) -> dict[str, str]:
     """The card's ``configs`` paths in a Hub repo written by ``push_to_hub(config_name=...)``."""
-    return {"sft": "sft/train-*", "pairs": "pairs/train-*"}
+    return {name: f"{name}/train-*" for name in configs}
 
 
 def write_dataset(
@@ -362,26 +377,31 @@ def write_dataset(
     paths = ExportPaths(run.path / DATASET_DIR)
     sft = [sft_row(r) for r in run.stage("examples").read()]
     pairs = [pair_row(r) for r in run.stage("pairs").read()]
+    tables: dict[str, list[dict[str, Any]]] = {"sft": sft, "pairs": pairs}
+    judge: dict[str, Any] | None = None
+    if judged(run):
+        tables["ratings"], records = ratings_rows(run, {r["task_id"] for r in sft})
+        judge = judge_summary(records)
     summary = build_summary(run, cfg, funnel, sft, pairs)
+    summary["configs"] = list(tables)
+    summary["ratings_rows"] = len(tables.get("ratings", []))
+    summary["judge"] = judge
     run.ensure()
     tmp = Path(tempfile.mkdtemp(prefix=".dataset-", dir=run.path))
     try:
         tmp_paths = ExportPaths(tmp)
-        _write_jsonl(tmp_paths.sft_jsonl, sft)
-        _write_jsonl(tmp_paths.pairs_jsonl, pairs)
         feats = features()
-        for rows, name, target in (
-            (sft, "sft", tmp_paths.sft_parquet),
-            (pairs, "pairs", tmp_paths.pairs_parquet),
-        ):
+        for name, rows in tables.items():
+            _write_jsonl(tmp / f"{name}.jsonl", rows)
             data: Dataset = _dataset(rows, feats[name])
-            data.to_parquet(str(target))
+            data.to_parquet(str(tmp / f"{name}.parquet"))
         if cfg.plots:
             from selfalign.curate.plots import draw_all
 
             lengths = [len(r["messages"][-1]["content"]) if r["messages"] else 0 for r in sft]
             draw_all(summary, lengths, tmp_paths.plots)
-        tmp_paths.card.write_text(render_card(summary, local_data_files(), cfg.plots), "utf-8")
+        card = render_card(summary, local_data_files(list(tables)), cfg.plots)
+        tmp_paths.card.write_text(card, "utf-8")
         _swap_in(tmp, paths.root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -406,7 +426,7 @@ def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
         if stage.name != STAGE_NAME and ctx.run.stage(stage.name).stats_path.is_file()
     ]
     paths, summary = write_dataset(ctx.run, cfg, funnel)
-    rows = summary["sft_rows"] + summary["pairs_rows"]
+    rows = summary["sft_rows"] + summary["pairs_rows"] + summary["ratings_rows"]
     stats.read = rows
     stats.written = rows
     stats.metrics = {"dataset": str(paths.root), **summary}
@@ -426,6 +446,7 @@ STAGE = Stage(
     summary="the publishable RUN/dataset: Parquet and JSONL configs, the dataset card, plots",
     section=Section("export", ExportConfig),
     inputs=("examples", "pairs"),
+    optional_inputs=("judgments",),
     record=None,
     read=_read,
     processor=_processor,
@@ -452,11 +473,11 @@ def push_to_hub(paths: ExportPaths, summary: dict[str, Any], cfg: ExportConfig) 
     from huggingface_hub import HfApi
 
     assert cfg.push_to_hub is not None
-    for name, path in local_data_files().items():
+    for name, path in local_data_files(summary["configs"]).items():
         data = Dataset.from_parquet(str(paths.root / path))
         assert isinstance(data, Dataset)
         data.push_to_hub(cfg.push_to_hub, config_name=name, split="train", private=cfg.private)
-    card = render_card(summary, hub_data_files(), plots=cfg.plots)
+    card = render_card(summary, hub_data_files(summary["configs"]), plots=cfg.plots)
     api = HfApi()
     api.upload_file(
         path_or_fileobj=card.encode("utf-8"),

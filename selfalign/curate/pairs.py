@@ -35,6 +35,7 @@ from selfalign.curate.select import make_contamination_check
 from selfalign.records import PreferencePair, stable_id
 from selfalign.stage import (
     BatchResult,
+    MissingInputError,
     Processor,
     Section,
     Stage,
@@ -45,7 +46,7 @@ from selfalign.stage import (
 from selfalign.store import Rejection
 
 STAGE_NAME = "pairs"
-NO_FAILING_ATTEMPT = "no_failing_attempt"
+NO_PAIR = "no_pair"
 
 
 def failing_answers(
@@ -64,6 +65,104 @@ def failing_answers(
     return out
 
 
+def side_ratings(group: TaskGroup, attempt_id: str) -> dict[str, float | None]:
+    """The judge's ratings of one answer, per preference and their ``mean`` ({} unjudged)."""
+    if group.judgment is None:
+        return {}
+    from selfalign.judge.ratings import mean_rating, rating
+
+    out = {p: rating(group.judgment, attempt_id, p) for p in group.judgment.preferences}
+    out["mean"] = mean_rating(group.judgment, attempt_id)
+    return out
+
+
+def _pair(
+    example: dict[str, Any], group: TaskGroup, good: Answer, bad: Answer, source: str
+) -> PreferencePair:
+    return PreferencePair(
+        id=stable_id("pair", good.attempt.id, bad.attempt.id),
+        parent_id=str(example.get("id")),
+        prompt=group.instruction,
+        chosen=good.attempt.response,
+        rejected=bad.attempt.response,
+        task_id=group.task_id,
+        chosen_attempt_id=good.attempt.id,
+        rejected_attempt_id=bad.attempt.id,
+        chosen_status=good.verdict.status,
+        rejected_status=bad.verdict.status,
+        preference_source=source,
+        chosen_verdict=verdict_summary(good.verdict),
+        rejected_verdict=verdict_summary(bad.verdict),
+        chosen_ratings=side_ratings(group, good.attempt.id),
+        rejected_ratings=side_ratings(group, bad.attempt.id),
+        seed_id=str(example.get("seed_id", "")),
+        category=str(example.get("category", "")),
+        difficulty=str(example.get("difficulty", "")),
+    )
+
+
+def execution_pairs(
+    example: dict[str, Any],
+    group: TaskGroup,
+    chosen: list[Answer],
+    cfg: SelectConfig,
+    pairs_cfg: PairsConfig,
+    contaminated: Callable[[str], str | None],
+) -> list[PreferencePair]:
+    """Up to ``per_task`` pairs: a chosen answer against a failing one of the same task."""
+    pairs: list[PreferencePair] = []
+    for rej in failing_answers(group, cfg, contaminated):
+        if len(pairs) >= pairs_cfg.per_task:
+            break
+        good = chosen[len(pairs) % len(chosen)]
+        if rej.attempt.response.strip() == good.attempt.response.strip():
+            continue
+        pairs.append(_pair(example, group, good, rej, "execution"))
+    return pairs
+
+
+def judge_pair(
+    example: dict[str, Any],
+    group: TaskGroup,
+    chosen: list[Answer],
+    cfg: SelectConfig,
+    pairs_cfg: PairsConfig,
+    contaminated: Callable[[str], str | None],
+) -> PreferencePair | None:
+    """The best-rated answer that may be chosen against the task's lowest-rated answer.
+
+    Only an answer the data set could keep may be chosen; the rejected one may be any
+    rated answer that parsed and is not contaminated, passing or not. The source is
+    ``both`` when execution agrees (the rejected answer failed), else ``judge``.
+    """
+    if group.judgment is None:
+        return None
+    from selfalign.judge.ratings import best_rated, mean_rating
+
+    best = best_rated(group.judgment, {a.attempt.id for a in chosen})
+    by_id = {a.attempt.id: a for a in group.answers}
+    if best is None:
+        return None
+    top = mean_rating(group.judgment, best)
+    lows = [
+        (value, a)
+        for a in group.answers
+        if a.attempt.id != best
+        and a.verdict.status != "sandbox_error"
+        and (cfg.allow_parse_errors or not a.attempt.parse_error)
+        and a.attempt.response.strip() != by_id[best].attempt.response.strip()
+        and contaminated(a.attempt.response) is None
+        if (value := mean_rating(group.judgment, a.attempt.id)) is not None
+    ]
+    if top is None or not lows:
+        return None
+    low_value, worst = min(lows, key=lambda item: (item[0], item[1].attempt.sample_index))
+    if top - low_value < pairs_cfg.judge_min_margin or top <= low_value:
+        return None
+    source = "both" if worst.verdict.status in FAILING_STATUSES else "judge"
+    return _pair(example, group, by_id[best], worst, source)
+
+
 def build_pairs(
     example: dict[str, Any],
     group: TaskGroup,
@@ -71,44 +170,31 @@ def build_pairs(
     pairs_cfg: PairsConfig,
     contaminated: Callable[[str], str | None],
 ) -> list[PreferencePair]:
-    """At most ``per_task`` execution pairs for one example's task."""
+    """One example's pairs: execution pairs, then the judge's pair (``[pairs] sources``).
+
+    A judge pair equal to an execution pair is not written twice: that pair's source
+    becomes ``both``.
+    """
     by_attempt = {a.attempt.id: a for a in group.answers}
     first = by_attempt.get(str(example.get("attempt_id")))
     if first is None:
         return []
     chosen = [first]
-    if pairs_cfg.per_task > 1:
-        others = eligible_answers(group, cfg, contaminated).keep
-        chosen += [a for a in others if a is not first]
-    rejected = failing_answers(group, cfg, contaminated)
-    prompt = group.instruction
+    others = eligible_answers(group, cfg, contaminated).keep
+    chosen += [a for a in others if a is not first]
     pairs: list[PreferencePair] = []
-    for rej in rejected:
-        if len(pairs) >= pairs_cfg.per_task:
-            break
-        good = chosen[len(pairs) % len(chosen)]
-        if rej.attempt.response.strip() == good.attempt.response.strip():
-            continue
-        pairs.append(
-            PreferencePair(
-                id=stable_id("pair", good.attempt.id, rej.attempt.id),
-                parent_id=str(example.get("id")),
-                prompt=prompt,
-                chosen=good.attempt.response,
-                rejected=rej.attempt.response,
-                task_id=group.task_id,
-                chosen_attempt_id=good.attempt.id,
-                rejected_attempt_id=rej.attempt.id,
-                chosen_status=good.verdict.status,
-                rejected_status=rej.verdict.status,
-                preference_source="execution",
-                chosen_verdict=verdict_summary(good.verdict),
-                rejected_verdict=verdict_summary(rej.verdict),
-                seed_id=str(example.get("seed_id", "")),
-                category=str(example.get("category", "")),
-                difficulty=str(example.get("difficulty", "")),
-            )
-        )
+    if "execution" in pairs_cfg.sources:
+        # The example's own answer first; more chosen answers only for more pairs.
+        pool = chosen if pairs_cfg.per_task > 1 else [first]
+        pairs = execution_pairs(example, group, pool, cfg, pairs_cfg, contaminated)
+    if "judge" in pairs_cfg.sources:
+        judged = judge_pair(example, group, chosen, cfg, pairs_cfg, contaminated)
+        if judged is not None:
+            same = next((p for p in pairs if p.id == judged.id), None)
+            if same is not None:
+                same.preference_source = "both"
+            else:
+                pairs.append(judged)
     return pairs
 
 
@@ -125,6 +211,13 @@ def _processor(ctx: StageContext) -> Processor:
     # Malformed tasks, attempts and verdicts were counted by the examples stage.
     groups, _ = load_groups(ctx.run)
     by_task = {g.task_id: g for g in groups}
+    judged = "judge" in pairs_cfg.sources
+    if judged and not ctx.run.stage("judgments").is_complete():
+        raise MissingInputError(
+            "pairs with the 'judge' source need the 'judgments' stage: run "
+            f"`selfalign judge --run {ctx.run.path}` first, or set [pairs] sources = "
+            '["execution"]'
+        )
 
     def process(batch: list[dict[str, Any]]) -> BatchResult:
         result = BatchResult()
@@ -134,14 +227,18 @@ def _processor(ctx: StageContext) -> Processor:
             if pairs:
                 result.outputs.extend(pairs)
                 for pair in pairs:
-                    key = f"rejected_{pair.rejected_status}"
-                    result.metrics[key] = result.metrics.get(key, 0) + 1
+                    for key in (
+                        f"rejected_{pair.rejected_status}",
+                        f"source_{pair.preference_source}",
+                    ):
+                        result.metrics[key] = result.metrics.get(key, 0) + 1
             else:
                 result.rejections.append(
                     Rejection(
                         id=str(example.get("id")),
-                        reason=NO_FAILING_ATTEMPT,
+                        reason=NO_PAIR,
                         record={"task_id": example.get("task_id")},
+                        detail="no failing answer" + (", no judge pair" if judged else ""),
                     )
                 )
         return result
@@ -157,6 +254,7 @@ STAGE = Stage(
     # The selection's rules also judge the rejected side; its options carry a prefix here.
     uses=(Section("select", SelectConfig, option_prefix="select-"),),
     inputs=("examples",),
+    optional_inputs=("judgments",),
     record=PreferencePair,
     read=_read,
     processor=_processor,

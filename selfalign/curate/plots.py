@@ -10,6 +10,7 @@ PLOT_FILES = {
     "funnel": "funnel.png",
     "pass_rate": "pass_rate.png",
     "response_length": "response_length.png",
+    "ratings": "ratings.png",
 }
 
 
@@ -76,6 +77,24 @@ def plot_response_lengths(lengths: Sequence[int], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_ratings(rating_counts: dict[str, dict[str, int]], path: Path) -> None:
+    """How many judged answers got each rating, one panel per coding preference."""
+    plt = _pyplot()
+    names = list(rating_counts) or ["(none)"]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names) + 0.6, 3.2), sharey=True)
+    axes = axes if len(names) > 1 else [axes]
+    for ax, name in zip(axes, names, strict=True):
+        counts = rating_counts.get(name, {})
+        labels = sorted(counts, key=float)
+        ax.bar(labels, [counts[k] for k in labels], color="#DD8452")
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_xlabel("rating")
+    axes[0].set_ylabel("answers")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_all(summary: dict[str, Any], lengths: Sequence[int], folder: Path) -> list[Path]:
     """Draw every plot of the card into ``folder``; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,4 +105,9 @@ def draw_all(summary: dict[str, Any], lengths: Sequence[int], folder: Path) -> l
         execution.get("by_category", {}), execution.get("by_difficulty", {}), paths["pass_rate"]
     )
     plot_response_lengths(lengths, paths["response_length"])
+    judge = summary.get("judge")
+    if judge:
+        plot_ratings(judge["rating_counts"], paths["ratings"])
+    else:
+        del paths["ratings"]
     return list(paths.values())

@@ -35,6 +35,7 @@ from selfalign.curate.config import SelectConfig
 from selfalign.records import Example, stable_id
 from selfalign.stage import (
     BatchResult,
+    MissingInputError,
     Processor,
     Section,
     Stage,
@@ -113,7 +114,9 @@ class _Selector:
             if eligible.reason is not None:
                 result.rejections.append(_reject(group, eligible.reason, eligible.detail))
                 continue
-            chosen = pick(eligible.keep, self.cfg.pick, self.cfg.seed, group.task_id)
+            chosen = pick(
+                eligible.keep, self.cfg.pick, self.cfg.seed, group.task_id, group.judgment
+            )
             result.outputs.append(build_example(group, chosen))
         result.metrics = {k: float(v) for k, v in counts.items()}
         return result
@@ -180,8 +183,19 @@ def _read(ctx: StageContext) -> StageInput:
     )
 
 
+def needs_judgments(ctx: StageContext, cfg: SelectConfig) -> None:
+    """The judge's pick rule and rating threshold need the judgments stage."""
+    uses = cfg.pick == "judge" or cfg.min_instruction_following > 0
+    if uses and not ctx.run.stage("judgments").is_complete():
+        raise MissingInputError(
+            "select with pick = judge or min_instruction_following needs the 'judgments' "
+            f"stage: run `selfalign judge --run {ctx.run.path}` first"
+        )
+
+
 def _processor(ctx: StageContext) -> Processor:
     cfg: SelectConfig = ctx.config("select")
+    needs_judgments(ctx, cfg)
     return _Selector(cfg, make_contamination_check(cfg)).process
 
 
@@ -205,7 +219,7 @@ STAGE = Stage(
     summary="one strong passing answer per task; contamination and duplicates dropped",
     section=SELECT,
     inputs=("attempts", "verdicts"),
-    optional_inputs=("tasks",),
+    optional_inputs=("tasks", "judgments"),
     record=Example,
     read=_read,
     processor=_processor,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from selfalign.curate.config import ExecuteConfig, ExportConfig, SelectConfig
+from selfalign.curate.config import ExecuteConfig, ExportConfig, PairsConfig, SelectConfig
 from selfalign.curate.export import export_paths
 from selfalign.pipeline import funnel, run_named
 from selfalign.records import stable_id
@@ -82,7 +82,8 @@ def test_execute_select_export(hand_run, sandbox_image, tmp_path) -> None:
     add = next(e for e in examples if e["task_id"] == hand_run.task_id("add"))
     assert add["attempt_id"] in (hand_run.attempt_id("add_pass"), hand_run.attempt_id("add_same"))
     assert add["pass_count"] == 2 and add["attempt_count"] == 3
-    assert run_named(run, "pairs").written == 3
+    execution_only = {"pairs": PairsConfig(sources=["execution"])}
+    assert run_named(run, "pairs", execution_only).written == 3
 
     pairs = {p["task_id"]: p for p in run.stage("pairs").read()}
     assert set(pairs) == {hand_run.task_id(n) for n in ("add", "slow", "unit")}

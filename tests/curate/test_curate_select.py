@@ -114,7 +114,10 @@ def test_select_resumes_and_pairs_follow_the_data_set(run_dir: RunDir) -> None:
             )
     _write(run_dir, "attempts", attempts)
     _write(run_dir, "verdicts", verdicts)
-    cfg = {"select": SelectConfig(batch_size=2), "pairs": PairsConfig(per_task=2)}
+    cfg = {
+        "select": SelectConfig(batch_size=2),
+        "pairs": PairsConfig(sources=["execution"], per_task=2),
+    }
     examples = run_named(run_dir, "select", cfg)
     assert examples.written == 6 and examples.read == 6
     assert run_named(run_dir, "pairs", cfg).written == 12

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from selfalign.curate.config import ExportConfig, SelectConfig
+from selfalign.curate.config import ExportConfig, PairsConfig, SelectConfig
 from selfalign.pipeline import run_named
 from selfalign.records import Attempt, Task, Verdict, stable_id
 from selfalign.store import RunDir, dumps_line
@@ -64,7 +64,7 @@ def _exported(run: RunDir) -> Path:
     _write(run, "attempts", attempts)
     _write(run, "verdicts", verdicts)
     run_named(run, "select", {"select": SelectConfig()})
-    run_named(run, "pairs")
+    run_named(run, "pairs", {"pairs": PairsConfig(sources=["execution"])})
     run_named(run, "export", {"export": ExportConfig(plots=False)})
     return run.path / "dataset"
 

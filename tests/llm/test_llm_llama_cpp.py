@@ -21,7 +21,7 @@ from selfalign.llm.base import SamplingParams
 from selfalign.llm.openai_backend import PROBE, OpenAILLM
 from selfalign.records import Attempt, Concepts, Seed, Task, stable_id
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24, seed=0)
 CONCEPTS_PREFIX = "The key programming concepts of this snippet are:\n"
@@ -182,3 +182,22 @@ def test_the_generation_stages_keep_their_prefixes_through_llama_cpp(llama_serve
     assert any(a.solution.lstrip().startswith("def ") for a in attempts)
     for stage in ("concepts", "tasks"):
         assert not [r for r in _rejected(run, stage) if r.get("reason") in ECHO_REASONS]
+
+    # The judge through the same server: its prefilled judgments are continued too.
+    from selfalign.judge.prompt import prefill_text
+
+    executed = CliRunner().invoke(cli, ["execute", "--run", str(run), "--workers", "2"])
+    assert executed.exit_code == 0, executed.output
+    judge_args = ["--judge-backend", "openai", "--judge-base-url", llama_server.base_url]
+    judge_args += ["--judge-model", "embedded", "--prefill", "--preferences", "readability"]
+    judge_args += ["--max-tokens", "48"]
+    judged = CliRunner().invoke(cli, ["judge", "--run", str(run), *judge_args])
+    assert judged.exit_code == 0, f"{judged.output}\n{llama_server.log_tail()}"
+    judgments = _records(run, "judgments")
+    assert judgments, _rejected(run, "judgments")
+    start = prefill_text()
+    for record in judgments:
+        for call in record["calls"]:
+            assert call["raw_output"].startswith(start), call["raw_output"]
+            # Continued, not restarted: the model did not write the heading again.
+            assert not call["raw_output"][len(start) :].lstrip().startswith("### Response 1")
