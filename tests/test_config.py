@@ -131,3 +131,19 @@ def test_shipped_configs_are_valid(path: Path) -> None:
             checked += 1
     resolve_section(HUMANEVAL, values)
     assert checked >= 4
+
+
+def test_the_judge_model_starts_as_the_run_model(tmp_path: Path) -> None:
+    """[judge.model] inherits what it does not set from [model]; its own keys win."""
+    from selfalign.judge.stage import JUDGE_MODEL
+    from selfalign.llm.config import ModelConfig
+    from selfalign.pipeline import resolve_section
+
+    values = {"model": {"backend": "openai", "model": "coder", "base_url": "http://a:1/v1"}}
+    model = ModelConfig(backend="openai", model="coder", base_url="http://a:1/v1")
+    assert resolve_section(JUDGE_MODEL, values, resolved={"model": model}) == model
+    # Without a resolved [model], the file's [model] is the base.
+    assert resolve_section(JUDGE_MODEL, values).model == "coder"
+    values["judge"] = {"model": {"model": "big-judge", "base_url": "http://b:2/v1"}}
+    judge = resolve_section(JUDGE_MODEL, values, resolved={"model": model})
+    assert (judge.backend, judge.model, judge.base_url) == ("openai", "big-judge", "http://b:2/v1")
