@@ -65,10 +65,14 @@ data: setup ## concepts -> tasks -> responses -> execution -> selection -> pairs
 train: setup ## supervised fine-tuning on $(RUN)/dataset into $(RUN)/model
 	$(BIN)/selfalign train sft --data $(RUN)/dataset --out $(RUN)/model --config $(CONFIG) $(train_model)
 
-eval: setup ## HumanEval of the base model and of the tuned model in $(RUN)/model
+ARENA_LIMIT ?= 6
+
+eval: setup ## HumanEval of the base and the tuned model, the arena of tuned against base, one table
 	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(or $(MODEL),embedded) --out $(RUN)/eval/base
 	$(BIN)/selfalign eval humaneval --config $(CONFIG) --model $(RUN)/model --mode chat --out $(RUN)/eval/tuned
-	$(BIN)/selfalign eval compare $(RUN)/eval/base $(RUN)/eval/tuned
+	$(BIN)/selfalign eval arena --config $(CONFIG) --model $(RUN)/model --model-mode chat \
+	  --baseline $(or $(MODEL),embedded) --judge $(or $(MODEL),embedded) --limit $(ARENA_LIMIT) --out $(RUN)/eval/arena
+	$(BIN)/selfalign eval compare $(RUN)/eval/base $(RUN)/eval/tuned $(RUN)/eval/arena
 
 demo: ## the whole pipeline on the embedded defaults: set-up, seeds, data, train, eval, summary
 	scripts/demo.sh

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/demo}
 CONFIG=${CONFIG:-configs/demo.toml}
 EVAL_LIMIT=${EVAL_LIMIT:-20}
+ARENA_LIMIT=${ARENA_LIMIT:-6}
 SA=.venv/bin/selfalign
 start=$(date +%s)
 stamp() { echo "[demo $(($(date +%s) - start))s] $*"; }
@@ -27,11 +28,15 @@ stamp "HumanEval (first $EVAL_LIMIT problems), base model then tuned model"
 $SA eval humaneval --model embedded --limit "$EVAL_LIMIT" --out "$RUN/eval/base" --config "$CONFIG"
 $SA eval humaneval --model "$RUN/model" --mode chat --limit "$EVAL_LIMIT" --out "$RUN/eval/tuned" --config "$CONFIG"
 
+stamp "arena (first $ARENA_LIMIT questions): tuned model against the base, judged by the base"
+$SA eval arena --config "$CONFIG" --model "$RUN/model" --model-mode chat --baseline embedded \
+  --judge embedded --limit "$ARENA_LIMIT" --out "$RUN/eval/arena"
+
 stamp "summary"
 $SA status --run "$RUN"
-$SA eval compare "$RUN/eval/base" "$RUN/eval/tuned"
+$SA eval compare "$RUN/eval/base" "$RUN/eval/tuned" "$RUN/eval/arena"
 echo
 echo "data set:        $RUN/dataset  (card: $RUN/dataset/README.md)"
 echo "tuned model:     $RUN/model"
-echo "HumanEval:       $RUN/eval/base, $RUN/eval/tuned"
+echo "evaluation:      $RUN/eval/base, $RUN/eval/tuned (HumanEval), $RUN/eval/arena"
 stamp "done in $(($(date +%s) - start)) s"

@@ -130,6 +130,9 @@ def test_shipped_configs_are_valid(path: Path) -> None:
             resolve_section(Section(name, cls), values)
             checked += 1
     resolve_section(HUMANEVAL, values)
+    from selfalign.evaluate.arena import ArenaConfig
+
+    resolve_section(Section("eval.arena", ArenaConfig), values)
     assert checked >= 4
 
 

@@ -39,7 +39,14 @@ def _slug(model: str) -> str:
 
 @click.group(name="eval")
 def eval_group() -> None:
-    """Evaluate a model on HumanEval, executed in the sandbox; compare before and after."""
+    """Evaluate a model: HumanEval executed in the sandbox, pairwise arena against a
+    baseline judged by a model; compare before and after."""
+
+
+def _mount() -> None:
+    from selfalign.evaluate.arena_cli import arena_command
+
+    eval_group.add_command(arena_command)
 
 
 @eval_group.command(name="humaneval")
@@ -118,14 +125,66 @@ def humaneval_command(
 )
 @with_cli_errors
 def compare_command(summaries: tuple[Path, ...]) -> None:
-    """Show two or more HumanEval runs side by side (summary.json files or their directories).
+    """Show evaluations side by side: HumanEval runs and arena runs (summary.json files or
+    their directories), each kind in its own table.
 
-    The first is the baseline: the table shows each later run's change, and the
-    problems the second run fixed or broke.
+    The first run of a kind is the baseline: the table shows each later run's change,
+    and the problems (questions) the second run fixed or broke.
     """
+    from selfalign.evaluate.arena import is_arena_run
+    from selfalign.evaluate.arena_cli import show_arena_comparison
+
+    arena = [p for p in summaries if is_arena_run(p)]
+    humaneval = [p for p in summaries if p not in arena]
+    if humaneval:
+        show_humaneval_comparison(humaneval)
+    if arena:
+        show_arena_comparison(arena)
+    if humaneval and arena:
+        console.print(overview_table(humaneval, arena))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def overview_table(humaneval: list[Path], arena: list[Path]) -> Table:
+    """One table per model: HumanEval pass@1 and executability, and the arena score of the
+    arena runs that model played (against the baseline named in the cell)."""
+    from selfalign.evaluate.arena import read_run
     from selfalign.evaluate.humaneval import compare
 
-    comparison = compare(list(summaries))
+    comparison = compare(humaneval)
+    runs = [read_run(p) for p in arena]
+    labels = list(comparison.labels)
+    for run in runs:
+        for name in (run.model, run.baseline):
+            if name not in labels:
+                labels.append(name)
+    table = Table(title="base and tuned: HumanEval and the arena", title_justify="left")
+    table.add_column("metric")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for key, values in comparison.metrics.items():
+        cells = dict(zip(comparison.labels, values, strict=True))
+        table.add_row(f"HumanEval {key}", *[_percent(cells.get(lb)) for lb in labels])
+    for run in runs:
+        stats = run.overall
+        cells = {label: "-" for label in labels}
+        if stats.score is not None:
+            ci = stats.score_ci
+            band = f" [{ci.low:.2f}, {ci.high:.2f}]" if ci is not None else ""
+            cells[run.model] = f"{stats.score:.2f}{band} (n={stats.n})"
+        cells[run.baseline] = "baseline"
+        table.add_row(f"arena score vs {run.baseline}, judge {run.judge}", *cells.values())
+    return table
+
+
+def show_humaneval_comparison(summaries: list[Path]) -> None:
+    """HumanEval runs side by side: pass@k and executability, and what changed."""
+    from selfalign.evaluate.humaneval import compare
+
+    comparison = compare(summaries)
     table = Table(title="HumanEval", title_justify="left")
     table.add_column("metric")
     for label in comparison.labels:
@@ -146,3 +205,6 @@ def compare_command(summaries: tuple[Path, ...]) -> None:
             f"fixed by the second: {len(comparison.fixed)}  "
             f"broken by the second: {len(comparison.broken)}"
         )
+
+
+_mount()
