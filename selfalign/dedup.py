@@ -3,27 +3,41 @@
 Both functions return ``{dropped_id: kept_id}``: the first occurrence in input
 order is kept, so the result is deterministic for a given input order.
 
-Near-dedup follows the reference pipeline: MinHash over word 5-grams, 250
-permutations, LSH at Jaccard threshold 0.7. Signatures are computed in batches
-with numpy instead of one ``MinHash.update`` call per shingle: each distinct
-word is hashed once, a shingle's token is a position-weighted sum of its words'
-hashes (so shingles never exist as strings), and every permutation of every
-token of a whole batch is one array operation. The values are equal to
-datasketch's (default ``affine32`` scheme, same seed) for the same tokens,
-which a test checks.
+Near-dedup follows the reference pipeline: MinHash over 5-grams, 250 permutations,
+LSH at Jaccard threshold 0.7. What a gram is made of is explicit (``shingles=``):
+``"words"`` (the reference settings, for natural-language text: lower-cased word
+runs) or ``"code"`` (Python tokens, as clone detectors compare code: comments and
+layout dropped, every identifier that is not a keyword, a builtin or an attribute name
+replaced by one placeholder, so the same function with its variables renamed is a
+near-duplicate; code that does not tokenize falls back to a regex tokenizer).
+
+Signatures are computed in batches with numpy instead of one ``MinHash.update``
+call per shingle: each distinct word (or token) is hashed once, a shingle's token is
+a position-weighted sum of its words' hashes (so shingles never exist as strings),
+and every permutation of every token of a whole batch is one array operation. The
+values are equal to datasketch's (default ``affine32`` scheme, same seed) for the
+same tokens, which a test checks.
 LSH candidates are confirmed by the estimated Jaccard similarity, so a bucket
 collision alone never drops an item.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import io
+import keyword
 import re
+import tokenize
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
+
+ShingleMode = Literal["words", "code"]
+SHINGLE_MODES: tuple[ShingleMode, ...] = ("words", "code")
 
 _WS = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
@@ -70,10 +84,63 @@ _POSITION = np.random.RandomState(20240607).randint(0, 1 << 62, 64, dtype=np.uin
 _MIX64 = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
 
-def _word_ids(text: str) -> np.ndarray:
+IDENTIFIER = "\u27e8id\u27e9"
+"""The placeholder every normalised identifier becomes (no Python token looks like it)."""
+_KEEP_NAMES = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+_SKIP_TOKENS = frozenset({
+    tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+    tokenize.ENDMARKER, tokenize.ENCODING,
+})
+_CODE_TOKEN = re.compile(
+    r"""[A-Za-z_][A-Za-z0-9_]*|\d[\w.]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|#[^\n]*|\S"""
+)
+
+
+def _normalise(names: list[str]) -> list[str]:
+    """Identifiers -> the placeholder, unless a keyword, a builtin or after a ``.``."""
+    out: list[str] = []
+    previous = ""
+    for tok in names:
+        if (
+            (tok[0].isalpha() or tok[0] == "_")
+            and tok.isidentifier()
+            and tok not in _KEEP_NAMES
+            and previous != "."
+        ):
+            out.append(IDENTIFIER)
+        else:
+            out.append(tok)
+        previous = tok
+    return out
+
+
+def code_tokens(text: str) -> list[str]:
+    """The token stream near-dedup compares for code (see the module docstring)."""
+    try:
+        raw = [
+            t.string
+            for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type not in _SKIP_TOKENS
+        ]
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        # Not Python (or cut short): a regex tokenizer still separates names, numbers,
+        # strings and operators, without comments.
+        raw = [t for t in _CODE_TOKEN.findall(text) if not t.startswith("#")]
+    return _normalise(raw)
+
+
+def _tokens(text: str, mode: ShingleMode) -> list[str]:
+    if mode == "words":
+        return _WORD.findall(text.lower())
+    if mode == "code":
+        return code_tokens(text)
+    raise ValueError(f"shingles must be one of {', '.join(SHINGLE_MODES)}, got {mode!r}")
+
+
+def _word_ids(text: str, mode: ShingleMode = "words") -> np.ndarray:
     if len(_VOCAB) > 2_000_000:  # bound memory on huge corpora; hashes do not change
         _VOCAB.clear()
-    words = _WORD.findall(text.lower())
+    words = _tokens(text, mode)
     return np.fromiter(map(_VOCAB.__getitem__, words), dtype=np.uint64, count=len(words))
 
 
@@ -102,19 +169,20 @@ def _gram_hashes(ids: np.ndarray, ngram: int) -> np.ndarray:
     return _fold(acc)
 
 
-def shingle_hashes(text: str, ngram: int) -> np.ndarray:
-    """The tokens MinHash sees for ``text``: one uint32 hash per word ``ngram``-gram.
+def shingle_hashes(text: str, ngram: int, shingles: ShingleMode = "words") -> np.ndarray:
+    """The tokens MinHash sees for ``text``: one uint32 hash per ``ngram``-gram.
 
-    Words are the lower-cased ``\\w+`` runs; a text shorter than ``ngram`` words
-    is one shingle, a text without words has none. Repeated shingles repeat
-    (the minimum does not care).
+    With ``shingles="words"`` the grams are of lower-cased ``\\w+`` runs; with
+    ``"code"``, of :func:`code_tokens`. A text shorter than ``ngram`` tokens is one
+    shingle, a text without tokens has none. Repeated shingles repeat (the minimum
+    does not care).
     """
-    return _gram_hashes(_word_ids(text), ngram)
+    return _gram_hashes(_word_ids(text, shingles), ngram)
 
 
-def shingles(text: str, ngram: int) -> list[str]:
-    """The distinct word n-grams of ``text`` as strings (for reading; MinHash uses their hashes)."""
-    words = _WORD.findall(text.lower())
+def shingles(text: str, ngram: int, shingles: ShingleMode = "words") -> list[str]:
+    """The distinct n-grams of ``text`` as strings (for reading; MinHash uses their hashes)."""
+    words = _tokens(text, shingles)
     if len(words) < ngram:
         return [" ".join(words)] if words else []
     return sorted({" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)})
@@ -137,10 +205,12 @@ def _fmix32(hv: np.ndarray) -> np.ndarray:
     return hv ^ (hv >> np.uint32(16))
 
 
-def _signatures_serial(texts: Sequence[str], num_perm: int, ngram: int, seed: int) -> np.ndarray:
+def _signatures_serial(
+    texts: Sequence[str], num_perm: int, ngram: int, seed: int, mode: ShingleMode = "words"
+) -> np.ndarray:
     a, b = permutations(num_perm, seed)
     out = np.full((len(texts), num_perm), _MAX32, dtype=np.uint32)
-    per_text = [shingle_hashes(text, ngram) for text in texts]
+    per_text = [shingle_hashes(text, ngram, mode) for text in texts]
     lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
     if not lengths.sum():
         return out
@@ -163,17 +233,22 @@ def _signatures_serial(texts: Sequence[str], num_perm: int, ngram: int, seed: in
     return out
 
 
-def _signatures_job(args: tuple[list[str], int, int, int]) -> np.ndarray:
+def _signatures_job(args: tuple[list[str], int, int, int, ShingleMode]) -> np.ndarray:
     return _signatures_serial(*args)
 
 
 def minhash_signatures(
-    texts: Sequence[str], num_perm: int, ngram: int, seed: int = 1, workers: int = 1
+    texts: Sequence[str],
+    num_perm: int,
+    ngram: int,
+    seed: int = 1,
+    workers: int = 1,
+    shingles: ShingleMode = "words",
 ) -> np.ndarray:
     """MinHash signatures of ``texts`` as a ``(len(texts), num_perm)`` uint32 array.
 
     Row ``i`` equals datasketch's ``MinHash(num_perm, seed=seed, hashfunc=int)`` (default
-    scheme ``affine32``) updated with ``shingle_hashes(texts[i], ngram)``; a text
+    scheme ``affine32``) updated with ``shingle_hashes(texts[i], ngram, shingles)``; a text
     without words keeps datasketch's empty value (all ``2**32 - 1``). ``workers > 1``
     splits the texts over worker processes.
     """
@@ -181,11 +256,16 @@ def minhash_signatures(
         raise ValueError(f"num_perm must be positive, got {num_perm}")
     if ngram < 1:
         raise ValueError(f"ngram must be positive, got {ngram}")
+    if shingles not in SHINGLE_MODES:
+        raise ValueError(f"shingles must be one of {', '.join(SHINGLE_MODES)}, got {shingles!r}")
     texts = list(texts)
     if workers <= 1 or len(texts) < 2 * workers:
-        return _signatures_serial(texts, num_perm, ngram, seed)
+        return _signatures_serial(texts, num_perm, ngram, seed, shingles)
     step = -(-len(texts) // workers)
-    jobs = [(texts[i : i + step], num_perm, ngram, seed) for i in range(0, len(texts), step)]
+    jobs = [
+        (texts[i : i + step], num_perm, ngram, seed, shingles)
+        for i in range(0, len(texts), step)
+    ]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(_signatures_job, jobs))
     return np.concatenate(parts, axis=0)
@@ -222,8 +302,12 @@ def near_duplicates(
     threshold: float = 0.7,
     ngram: int = 5,
     workers: int = 1,
+    shingles: ShingleMode = "words",
 ) -> dict[str, str]:
     """Map each near-duplicate item to the id of the first kept item it resembles.
+
+    ``shingles="code"`` compares Python code as token grams with identifiers
+    normalised (a renamed clone is a duplicate); ``"words"`` is for natural language.
 
     Items are visited in input order; an item whose estimated Jaccard similarity
     with an already kept item (found through LSH buckets) reaches ``threshold``
@@ -235,7 +319,9 @@ def near_duplicates(
     if not items:
         return {}
     ids = [item_id for item_id, _ in items]
-    sigs = minhash_signatures([text for _, text in items], num_perm, ngram, workers=workers)
+    sigs = minhash_signatures(
+        [text for _, text in items], num_perm, ngram, workers=workers, shingles=shingles
+    )
     bands, rows = lsh_params(threshold, num_perm)
     empty = np.all(sigs == _MAX32, axis=1)
     buckets: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]

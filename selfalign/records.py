@@ -150,6 +150,28 @@ class Verdict(Record):
     """Why the sandbox could not run the program (status ``sandbox_error`` only)."""
     program_notes: list[str] = field(default_factory=list)
     """What the assembly rule changed in the attempt's code (see docs/dataset.md)."""
+    strength: str | None = None
+    """For a pass: ``strong`` (its tests could have failed, docs/verification.md) or
+    ``weak``; None when the program did not pass or the strength check is off."""
+    strength_reason: str | None = None
+    """The main reason of a weak verdict: ``gamed_tests``, ``vacuous_tests`` or ``weak_tests``."""
+    weak_reasons: list[str] = field(default_factory=list)
+    """Every reason, as ``code: kind (detail)``, e.g. ``weak_tests: null_passes``."""
+    mutation_score: float | None = None
+    mutants_total: int = 0
+    mutants_killed: list[dict[str, Any]] = field(default_factory=list)
+    mutants_survived: list[dict[str, Any]] = field(default_factory=list)
+    null_status: str | None = None
+    """``fails`` (good), ``passes``, ``not_applicable`` (no function) or ``not_run``."""
+    expectations_ignored: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    """Static findings of the tests and the solution (gaming, vacuity)."""
+    checks: int = 0
+    """Checks in the tests that run and could fail (the 'most_asserts' pick rule)."""
+    strength_control: str | None = None
+    strength_key: str = ""
+    """Hash of the strength options and sandbox limits the check ran under; a re-run under
+    the same ones reuses the strength verdict."""
 
 
 @dataclass

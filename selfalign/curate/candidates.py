@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from selfalign.curate.config import SelectConfig
-from selfalign.curate.vacuous import TestAnalysis, analyse_tests
 from selfalign.records import Attempt, Judgments, Task, Verdict
 from selfalign.stage import parse_records
 from selfalign.store import Rejection, RunDir
+from selfalign.verify.config import REASON_CODES
+from selfalign.verify.static_tests import TestAnalysis, analyse_tests
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +110,13 @@ class Eligibility:
 def eligible_answers(
     group: TaskGroup, cfg: SelectConfig, contaminated: Callable[[str], str | None]
 ) -> Eligibility:
-    """Filter a task's passing answers: parse errors, vacuous tests, a low instruction-following
+    """Filter a task's passing answers: parse errors, tests that do not prove the answer
+    (the verifier's strength: weak, gamed or vacuous tests), a low instruction-following
     rating (when asked for), contaminated responses.
 
     The reason is the first filter that left nothing (``no_passing_attempt``,
-    ``parse_error``, ``vacuous_tests``, ``low_instruction_following`` or ``contaminated``).
+    ``parse_error``, ``gamed_tests`` / ``vacuous_tests`` / ``weak_tests``,
+    ``low_instruction_following`` or ``contaminated``).
     """
     counts: Counter[str] = Counter()
     passing = [a for a in group.answers if a.passed]
@@ -127,13 +130,24 @@ def eligible_answers(
         counts["parse_error_answers"] += len(passing) - len(keep)
         if not keep:
             return Eligibility([], "parse_error", passing[0].attempt.parse_error or "", counts)
+    weak = [a for a in keep if a.verdict.strength not in (None, "strong")]
+    counts["weak_answers"] += len(weak)
+    if weak and len(weak) == len(keep):
+        codes = {a.verdict.strength_reason for a in weak}
+        reason = next((c for c in REASON_CODES if c in codes), "weak_tests")
+        details = sorted({r for a in weak for r in a.verdict.weak_reasons})
+        return Eligibility([], reason, "; ".join(details), counts)
+    keep = [a for a in keep if a not in weak]
     for answer in keep:
         if answer.analysis is None:
             answer.analysis = analyse_tests(answer.attempt.tests, answer.attempt.solution)
     if cfg.check_vacuous:
-        vacuous = [a for a in keep if a.analysis is not None and a.analysis.vacuous]
+        # Verdicts without a strength (the check was off) still meet the static rules.
+        vacuous = [
+            a for a in keep if a.verdict.strength is None and a.analysis and a.analysis.vacuous
+        ]
         counts["vacuous_answers"] += len(vacuous)
-        if len(vacuous) == len(keep):
+        if vacuous and len(vacuous) == len(keep):
             reasons = sorted({str(a.analysis.vacuous_reason) for a in vacuous if a.analysis})
             return Eligibility([], "vacuous_tests", "; ".join(reasons), counts)
         keep = [a for a in keep if a not in vacuous]
@@ -194,7 +208,7 @@ def pick(
         return min(
             answers,
             key=lambda a: (
-                -(a.analysis.checks if a.analysis else 0),
+                -(a.verdict.checks or (a.analysis.checks if a.analysis else 0)),
                 len(a.attempt.response),
                 a.attempt.sample_index,
             ),

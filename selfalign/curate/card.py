@@ -70,6 +70,45 @@ def _rate_rows(groups: dict[str, dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def _strength_section(summary: dict[str, Any], plots: bool) -> str:
+    """Passed -> strong tests -> kept, the reasons tests were weak, the mutation scores."""
+    strength = summary.get("strength") or {}
+    if not strength.get("checked"):
+        return (
+            "## Verification\n\nThe strength of the tests was not checked in this run "
+            "(`[strength] enabled = false`): passing answers were kept on the static rules.\n"
+        )
+    lines = [
+        "## Verification\n",
+        "A pass counts only when its tests could have failed (docs/verification.md): after a "
+        "program passed, its tests ran again against a null implementation of the solution, "
+        "with changed expected values, and against mutants of the solution; static checks "
+        "looked for vacuous tests and for solutions that game their tests.\n",
+        _table(
+            ["answers", "count"],
+            [
+                ["passed their own tests", strength["passed"]],
+                ["checked", strength["checked"]],
+                ["strong tests", strength["strong"]],
+                ["kept in the data set (one per task)", summary["sft_rows"]],
+            ],
+        )
+        + "\n",
+    ]
+    weak = strength.get("weak_by_reason") or {}
+    if weak:
+        lines.append(
+            _table(["why the tests were weak", "answers"], [[r, n] for r, n in weak.items()])
+            + "\n"
+        )
+    mean = strength.get("mean_mutation_score")
+    if mean is not None:
+        lines.append(f"Mean mutation score of the checked answers: {mean:.2f}.\n")
+    if plots:
+        lines.append(f"![mutation scores](plots/{PLOT_FILES['mutation_score']})\n")
+    return "\n".join(lines)
+
+
 def _judge_section(summary: dict[str, Any], plots: bool) -> str:
     """The judge's ratings: how they spread per preference, how often they agree with
     execution, how many judgments were rejected."""
@@ -207,6 +246,7 @@ def render_card(summary: dict[str, Any], data_files: dict[str, str], plots: bool
         parts.append(_table(header, _rate_rows(ex.get(key, {}))) + "\n")
     if plots:
         parts.append(f"![pass rate](plots/{PLOT_FILES['pass_rate']})\n")
+    parts.append(_strength_section(summary, plots))
     parts.append("## Selection, dedup and decontamination\n")
     parts.append(
         "Tasks removed, by reason (dedup: exact, then MinHash "

@@ -25,16 +25,16 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfalign.curate.config import ExecuteConfig
-from selfalign.curate.program import assemble
+from selfalign.curate.program import assemble, program_hash
 from selfalign.errors import UserError
 from selfalign.records import Attempt, Task, Verdict, stable_id
 from selfalign.sandbox.config import SandboxConfig
-from selfalign.sandbox.verdict import is_executable
+from selfalign.sandbox.verdict import STATUSES, is_executable
 from selfalign.stage import (
     BatchResult,
     LazySandbox,
@@ -47,6 +47,11 @@ from selfalign.stage import (
     read_stage_records,
 )
 from selfalign.store import Rejection, StageStats, StageStore, atomic_write_text
+from selfalign.verify.config import StrengthConfig
+
+if TYPE_CHECKING:
+    from selfalign.sandbox import ExecResult, Program
+    from selfalign.verify import Verification, Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ UNKNOWN = "unknown"
 EMPTY_PROGRAM = "empty_program"
 SANDBOX = Section("sandbox", SandboxConfig)
 """``[sandbox]``: the limits and workers of the pool (shared with eval and the RL reward)."""
+STRENGTH = Section("strength", StrengthConfig)
+"""``[strength]``: how the verifier checks that a passing answer's tests could have failed."""
 # Groups shown in reading order rather than alphabetically (easy before hard).
 _ORDER = {"easy": 0, "medium": 1, "hard": 2, "function": 0, "class": 1, "program": 2}
 
@@ -149,14 +156,68 @@ class _Executor:
     cache: VerdictCache
     pool: LazySandbox
     max_errors: int
+    verifier: Verifier | None = None
+    strength_key: str = ""
+    known_strength: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Strength fields of programs checked earlier under the same strength options and
+    limits (by program hash): a re-run does not check them again."""
     consecutive_errors: int = 0
+
+    def run(self, programs: list[Program]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Outcomes by program id; a program whose hash the cache knows does not run again.
+
+        Returns the outcomes and the ids that really ran. ``sandbox_error`` outcomes are
+        not cached, and too many in a row stop the stage (``SandboxBroken``).
+        """
+        outcomes: dict[str, dict[str, Any]] = {}
+        by_hash: dict[str, list[str]] = {}
+        to_run: list[Program] = []
+        for prog in programs:
+            h = program_hash(prog.code)
+            known = self.cache.get(h)
+            if known is not None:
+                outcomes[prog.id] = known
+            elif h not in by_hash:
+                to_run.append(prog)
+            by_hash.setdefault(h, []).append(prog.id)
+        ran: set[str] = set()
+        for r in self.pool.run(to_run) if to_run else []:
+            outcome = r.to_dict()
+            h = next(program_hash(p.code) for p in to_run if p.id == r.id)
+            if r.status == "sandbox_error":
+                self.consecutive_errors += 1
+                if self.consecutive_errors >= self.max_errors:
+                    raise SandboxBroken(
+                        f"{self.consecutive_errors} programs in a row got 'sandbox_error' "
+                        f"(last reason: {r.reason}); the sandbox is not working. Check it "
+                        "with `selfalign sandbox build` and Docker, then run the same "
+                        "command again to resume"
+                    )
+            else:
+                self.consecutive_errors = 0
+                self.cache.put(h, outcome)
+            ran.add(r.id)
+            for pid in by_hash[h]:
+                outcomes[pid] = outcome
+        for prog in programs:
+            # The pool returned nothing for it: the sandbox's fault, not the program's.
+            outcomes.setdefault(
+                prog.id,
+                {"status": "sandbox_error", "exception": "SandboxError",
+                 "reason": "no verdict returned"},
+            )
+        return outcomes, ran
+
+    def results(self, programs: list[Program]) -> dict[str, ExecResult]:
+        """``run`` for the verifier: its strength programs go through the same cache."""
+        outcomes, _ = self.run(programs)
+        return {pid: _exec_result(pid, outcome) for pid, outcome in outcomes.items()}
 
     def process(self, batch: list[dict[str, Any]]) -> BatchResult:
         from selfalign.sandbox import Program
 
         result = BatchResult()
         planned: list[tuple[Attempt, Any]] = []
-        to_run: dict[str, str] = {}
         attempts, result.rejections = parse_records(batch, Attempt)
         for attempt in attempts:
             if not attempt.solution.strip() and not attempt.tests.strip():
@@ -169,43 +230,19 @@ class _Executor:
                     )
                 )
                 continue
-            program = assemble(attempt.solution, attempt.tests)
-            planned.append((attempt, program))
-            if self.cache.get(program.program_hash) is None:
-                to_run[program.program_hash] = program.code
-        fresh: set[str] = set()
-        errors: dict[str, dict[str, Any]] = {}
-        if to_run:
-            programs = [Program(id=h, code=code) for h, code in to_run.items()]
-            for r in self.pool.run(programs):
-                outcome = r.to_dict()
-                if r.status == "sandbox_error":
-                    errors[r.id] = outcome
-                    self.consecutive_errors += 1
-                    if self.consecutive_errors >= self.max_errors:
-                        raise SandboxBroken(
-                            f"{self.consecutive_errors} programs in a row got 'sandbox_error' "
-                            f"(last reason: {r.reason}); the sandbox is not working. Check it "
-                            "with `selfalign sandbox build` and Docker, then run the same "
-                            "command again to resume"
-                        )
-                    continue
-                self.consecutive_errors = 0
-                self.cache.put(r.id, outcome)
-                fresh.add(r.id)
+            planned.append((attempt, assemble(attempt.solution, attempt.tests)))
+        codes = {program.program_hash: program.code for _, program in planned}
+        outcomes, ran = self.run([Program(id=h, code=code) for h, code in codes.items()])
+        executed = len(ran)
+        strength = self.check_strength(planned, outcomes, result.metrics)
         hits = 0
         for attempt, program in planned:
             h = program.program_hash
-            known = self.cache.get(h)
-            outcome = known if known is not None else errors.get(h)
-            if outcome is None:  # the pool returned nothing for it: count it as the sandbox's fault
-                outcome = {"status": "sandbox_error", "exception": "SandboxError"}
-                errors[h] = {**outcome, "reason": "no verdict returned"}
-            cached = h not in fresh and h not in errors
-            if cached:
-                hits += 1
+            outcome = outcomes[h]
+            cached = h not in ran
+            hits += cached
             # Executed once per batch: the other attempts with the same program reuse it.
-            fresh.discard(h)
+            ran.discard(h)
             status = str(outcome.get("status"))
             exception = outcome.get("exception")
             verdict = Verdict(
@@ -224,14 +261,111 @@ class _Executor:
                 parse_error=attempt.parse_error,
                 cached=cached,
                 limits_key=self.cache.key,
-                sandbox_reason=errors[h].get("reason") if status == "sandbox_error" else None,
+                sandbox_reason=outcome.get("reason") if status == "sandbox_error" else None,
                 program_notes=program.notes,
+                **strength.get(attempt.id, {}),
             )
             result.outputs.append(verdict)
             result.metrics[f"status_{status}"] = result.metrics.get(f"status_{status}", 0) + 1
-        result.metrics["executed"] = float(len(to_run))
+            if verdict.strength is not None:
+                key = f"strength_{verdict.strength}"
+                result.metrics[key] = result.metrics.get(key, 0) + 1
+        result.metrics["executed"] = float(executed)
         result.metrics["cache_hits"] = float(hits)
         return result
+
+    def check_strength(
+        self,
+        planned: list[tuple[Attempt, Any]],
+        outcomes: dict[str, dict[str, Any]],
+        metrics: dict[str, float],
+    ) -> dict[str, dict[str, Any]]:
+        """The verifier's verdict fields for every attempt whose program passed."""
+        if self.verifier is None:
+            return {}
+        from selfalign.verify import Candidate
+
+        out: dict[str, dict[str, Any]] = {}
+        pairs = []
+        for attempt, program in planned:
+            outcome = outcomes[program.program_hash]
+            if outcome.get("status") != "pass":
+                continue
+            known = self.known_strength.get(program.program_hash)
+            if known is not None:
+                out[attempt.id] = known
+                continue
+            candidate = Candidate(attempt.id, attempt.solution, attempt.tests)
+            pairs.append((candidate, _exec_result(program.program_hash, outcome), program))
+        metrics["strength_known"] = float(len(out))
+        if not pairs:
+            return out
+        before = dict(self.verifier.stats)
+        checked = self.verifier.check([(c, r) for c, r, _ in pairs])
+        for verification, (_, _, program) in zip(checked, pairs, strict=True):
+            found = {**strength_fields(verification), "strength_key": self.strength_key}
+            out[verification.id] = found
+            self.known_strength[program.program_hash] = found
+        for key in ("strength_programs", "variants"):
+            metrics[key] = float(self.verifier.stats[key] - before.get(key, 0))
+        return out
+
+
+STRENGTH_FIELDS = (
+    "strength",
+    "strength_reason",
+    "weak_reasons",
+    "mutation_score",
+    "mutants_total",
+    "mutants_killed",
+    "mutants_survived",
+    "null_status",
+    "expectations_ignored",
+    "findings",
+    "checks",
+    "strength_control",
+    "strength_key",
+)
+
+
+def strength_key(cfg: StrengthConfig, limits: str) -> str:
+    """What a strength verdict depends on besides the program: the options and the limits."""
+    payload = json.dumps({"strength": asdict(cfg), "limits": limits}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def strength_fields(v: Verification) -> dict[str, Any]:
+    """The Verdict fields of the verifier's answer (see docs/verification.md)."""
+    return {
+        "strength": v.strength,
+        "strength_reason": v.reason,
+        "weak_reasons": [str(r) for r in v.reasons],
+        "mutation_score": v.mutation_score,
+        "mutants_total": v.mutants_total,
+        "mutants_killed": list(v.mutants_killed),
+        "mutants_survived": list(v.mutants_survived),
+        "null_status": v.null_status,
+        "expectations_ignored": list(v.expectations_ignored),
+        "findings": list(v.findings),
+        "checks": v.checks,
+        "strength_control": v.control,
+    }
+
+
+def _exec_result(pid: str, outcome: dict[str, Any]) -> ExecResult:
+    from selfalign.sandbox import ExecResult
+
+    status = str(outcome.get("status"))
+    return ExecResult(
+        id=pid,
+        status=status if status in STATUSES else "sandbox_error",  # type: ignore[arg-type]
+        duration_s=float(outcome.get("duration_s") or 0.0),
+        exit_code=_int_or_none(outcome.get("exit_code")),
+        exception=outcome.get("exception"),
+        stdout_tail=str(outcome.get("stdout_tail") or ""),
+        stderr_tail=str(outcome.get("stderr_tail") or ""),
+        reason=outcome.get("reason"),
+    )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -300,6 +434,31 @@ def execution_metrics(verdicts: list[Verdict], tasks: dict[str, Task]) -> dict[s
             [("parse_error" if v.parse_error else "parsed", v) for v in verdicts]
         ),
         "mean_duration_s": round(sum(v.duration_s for v in verdicts) / n, 4) if n else 0.0,
+        "strength": strength_metrics(verdicts),
+    }
+
+
+def strength_metrics(verdicts: list[Verdict]) -> dict[str, Any]:
+    """The strength funnel of the passing answers: checked, strong, weak by reason code and
+    kind, and a histogram of mutation scores (tenths)."""
+    checked = [v for v in verdicts if v.status == "pass" and v.strength is not None]
+    kinds: Counter[str] = Counter()
+    for v in checked:
+        if v.strength != "strong":
+            # "weak_tests: null_passes (detail)" -> "weak_tests: null_passes"
+            kinds.update({r.split(" (")[0] for r in v.weak_reasons})
+    scores = [v.mutation_score for v in checked if v.mutation_score is not None]
+    histogram = Counter(min(int(score * 10), 9) for score in scores)
+    return {
+        "passed": sum(v.status == "pass" for v in verdicts),
+        "checked": len(checked),
+        "strong": sum(v.strength == "strong" for v in checked),
+        "weak_by_code": dict(
+            sorted(Counter(str(v.strength_reason) for v in checked if v.strength == "weak").items())
+        ),
+        "weak_by_reason": dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "mutation_score_histogram": {f"{b / 10:.1f}": histogram.get(b, 0) for b in range(10)},
+        "mean_mutation_score": round(sum(scores) / len(scores), 4) if scores else None,
     }
 
 
@@ -314,8 +473,15 @@ def _prepare(ctx: StageContext) -> None:
     key = limits_key(ctx.config("sandbox"))
     if cfg.reuse_verdicts:
         cache = VerdictCache(key)
-        seeded = cache.seed_from(list(store.read()))
+        earlier = list(store.read())
+        seeded = cache.seed_from(earlier)
         ctx.state["known_verdicts"] = cache.memory
+        same = strength_key(ctx.config("strength"), key)
+        ctx.state["known_strength"] = {
+            v["program_hash"]: {k: v.get(k) for k in STRENGTH_FIELDS}
+            for v in earlier
+            if v.get("strength_key") == same and v.get("strength") is not None
+        }
         logger.info("verdicts: %d known program verdicts from earlier runs", seeded)
     if cfg.retry_sandbox_errors and not ctx.force:
         retried = store.remove(
@@ -339,6 +505,14 @@ def _processor(ctx: StageContext) -> Processor:
     executor = _Executor(
         cache=cache, pool=ctx.sandbox(), max_errors=cfg.max_consecutive_sandbox_errors
     )
+    strength: StrengthConfig = ctx.config("strength")
+    if strength.enabled:
+        from selfalign.verify import Verifier
+
+        # Its programs run through the executor: the same pool, the same verdict cache.
+        executor.verifier = Verifier(executor.results, strength, ctx.config("sandbox"))
+        executor.strength_key = strength_key(strength, key)
+        executor.known_strength = dict(ctx.state.get("known_strength", {}))
     return executor.process
 
 
@@ -363,7 +537,7 @@ STAGE = Stage(
     command="execute",
     summary="every answer runs with its own tests in the sandbox: pass, fail, timeout, memory",
     section=Section("execute", ExecuteConfig),
-    uses=(SANDBOX,),
+    uses=(SANDBOX, STRENGTH),
     inputs=("attempts",),
     optional_inputs=("tasks",),
     record=Verdict,

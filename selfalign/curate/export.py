@@ -308,6 +308,7 @@ def build_summary(
         "pairs_rows": len(pairs),
         "sft_rows_with_tests_in_answer": sum(_holds_tests(row) for row in sft),
         "funnel": [row.to_dict() for row in funnel],
+        "strength": verdict_metrics.get("strength") or {},
         "execution": execution,
         "selection": {
             "removed": removed,

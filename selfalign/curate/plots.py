@@ -11,6 +11,7 @@ PLOT_FILES = {
     "pass_rate": "pass_rate.png",
     "response_length": "response_length.png",
     "ratings": "ratings.png",
+    "mutation_score": "mutation_score.png",
 }
 
 
@@ -77,6 +78,22 @@ def plot_response_lengths(lengths: Sequence[int], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_mutation_scores(histogram: dict[str, int], path: Path) -> None:
+    """How many passing answers' tests killed each share of their solution's mutants."""
+    plt = _pyplot()
+    labels = list(histogram)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.bar([f"{float(k):.1f}-{float(k) + 0.1:.1f}" for k in labels], list(histogram.values()),
+           color="#55A868")
+    ax.set_xlabel("mutation score (share of mutants the tests killed)")
+    ax.set_ylabel("passing answers")
+    ax.set_title("Test strength")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_ratings(rating_counts: dict[str, dict[str, int]], path: Path) -> None:
     """How many judged answers got each rating, one panel per coding preference."""
     plt = _pyplot()
@@ -105,6 +122,11 @@ def draw_all(summary: dict[str, Any], lengths: Sequence[int], folder: Path) -> l
         execution.get("by_category", {}), execution.get("by_difficulty", {}), paths["pass_rate"]
     )
     plot_response_lengths(lengths, paths["response_length"])
+    strength = summary.get("strength") or {}
+    if strength.get("checked"):
+        plot_mutation_scores(strength["mutation_score_histogram"], paths["mutation_score"])
+    else:
+        del paths["mutation_score"]
     judge = summary.get("judge")
     if judge:
         plot_ratings(judge["rating_counts"], paths["ratings"])

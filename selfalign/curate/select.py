@@ -89,7 +89,7 @@ def build_example(group: TaskGroup, chosen: Any) -> Example:
         attempt_count=len(group.answers),
         solution=attempt.solution,
         verdict_id=chosen.verdict.id,
-        checks=chosen.analysis.checks if chosen.analysis else 0,
+        checks=chosen.verdict.checks or (chosen.analysis.checks if chosen.analysis else 0),
     )
 
 
@@ -155,6 +155,9 @@ def dedup_examples(
                     threshold=cfg.minhash_threshold,
                     ngram=cfg.minhash_ngram,
                     workers=cfg.dedup_workers,
+                    # Code is compared as tokens with identifiers normalised (a renamed
+                    # clone is a duplicate); instructions and responses as words.
+                    shingles="code" if kind == "code" else "words",
                 )
             else:
                 dropped = exact_duplicates(items)

@@ -133,6 +133,44 @@ def _read_programs(path: Path, errors: collections.deque[ExecResult]) -> Iterato
             yield Program(pid, code)
 
 
+def _read_candidates(path: Path) -> Iterator[Any]:
+    """``--check-tests`` input: a Candidate per good line, an error ExecResult per bad one."""
+    from selfalign.verify import Candidate
+
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                obj = json.loads(line) if line.strip() else None
+            except ValueError as e:
+                yield ExecResult.error(f"line-{n}", f"line {n} is not JSON: {e}", attempts=0)
+                continue
+            if not isinstance(obj, dict):
+                yield ExecResult.error(
+                    f"line-{n}", f"line {n} is empty or not a JSON object", attempts=0
+                )
+                continue
+            pid = obj.get("id")
+            pid = str(pid) if pid is not None and pid != "" else f"line-{n}"
+            solution, tests = obj.get("solution"), obj.get("tests")
+            if not isinstance(solution, str) or not isinstance(tests, str):
+                yield ExecResult.error(
+                    pid,
+                    f"line {n} needs string fields 'solution' and 'tests' with --check-tests "
+                    '(expected {"id": "...", "solution": "...", "tests": "..."}; plain '
+                    '{"id", "code"} lines run without --check-tests)',
+                    attempts=0,
+                )
+                continue
+            yield Candidate(pid, solution, tests)
+
+
+def _verdict_line(v: Any) -> dict[str, Any]:
+    """One output line of --check-tests: the sandbox result's fields, then the strength."""
+    data = v.to_dict()
+    result = data.pop("result")
+    return {**result, **data}
+
+
 def _count_lines(path: Path) -> int | None:
     try:
         with path.open("rb") as f:
@@ -147,7 +185,8 @@ def _count_lines(path: Path) -> int | None:
     "input_",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help='JSONL, one {"id": ..., "code": ...} per line.',
+    help='JSONL, one {"id": ..., "code": ...} per line ({"id", "solution", "tests"} with '
+    "--check-tests).",
 )
 @click.option(
     "--output",
@@ -165,6 +204,22 @@ def _count_lines(path: Path) -> int | None:
 @click.option("--memory-mb", type=int, default=None, help="MiB per program (default 1024).")
 @click.option("--image", default=None, help="Docker image (default: the current build).")
 @click.option("--runtime", default=None, help="Docker runtime, e.g. runsc for gVisor, or auto.")
+@click.option(
+    "--check-tests",
+    is_flag=True,
+    help='Input lines are {"id", "solution", "tests"}: run the assembled program, then check '
+    "that its tests could have failed (null implementation, changed expectations, mutants, "
+    "static checks; docs/verification.md). Verdicts gain strength, reasons, mutation score.",
+)
+@click.option(
+    "--mutants", type=int, default=None, help="With --check-tests: mutants per answer (8)."
+)
+@click.option(
+    "--min-mutation-score",
+    type=float,
+    default=None,
+    help="With --check-tests: share of mutants the tests must kill (0.6).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 def run_cmd(
     input_: Path,
@@ -175,6 +230,9 @@ def run_cmd(
     memory_mb: int | None,
     image: str | None,
     runtime: str | None,
+    check_tests: bool,
+    mutants: int | None,
+    min_mutation_score: float | None,
     verbose: bool,
 ) -> None:
     """Run every program of --input and write one verdict per line to --output."""
@@ -208,6 +266,21 @@ def run_cmd(
         )
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
+    if check_tests:
+        from selfalign.verify import StrengthConfig
+
+        try:
+            strength = StrengthConfig(**{
+                k: v
+                for k, v in {"mutants": mutants, "min_mutation_score": min_mutation_score}.items()
+                if v is not None
+            })
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from e
+        _run_checked(input_, output, config, strength, console)
+        return
+    if mutants is not None or min_mutation_score is not None:
+        raise click.BadParameter("--mutants and --min-mutation-score need --check-tests")
 
     total = _count_lines(input_)
     errors: collections.deque[ExecResult] = collections.deque()
@@ -253,6 +326,80 @@ def run_cmd(
         sys.exit(130)
 
     _print_summary(console, counts, written, time.monotonic() - t0, output)
+
+
+CHECK_CHUNK = 256
+"""Answers verified together: their programs and strength checks share the pool's stream."""
+
+
+def _run_checked(input_: Path, output: Path, config: SandboxConfig, strength: Any,
+                 console: Any) -> None:
+    """``run --check-tests``: verdicts with test strength, in input order."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from selfalign.verify import Verifier, pool_runner
+
+    from . import open_pool
+
+    total = _count_lines(input_)
+    counts: collections.Counter[str] = collections.Counter()
+    strengths: collections.Counter[str] = collections.Counter()
+    reasons: collections.Counter[str] = collections.Counter()
+    tmp = output.with_name(output.name + ".tmp")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    written = 0
+    progress = Progress(TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console)
+    try:
+        with tmp.open("w", encoding="utf-8") as out, progress, open_pool(config) as pool:
+            task = progress.add_task("verify", total=total)
+            verifier = Verifier(pool_runner(pool), strength, config)
+            items = _read_candidates(input_)
+            while True:
+                chunk = [x for _, x in zip(range(CHECK_CHUNK), items, strict=False)]
+                if not chunk:
+                    break
+                good = [x for x in chunk if not isinstance(x, ExecResult)]
+                verdicts = iter(verifier.verify(good))
+                for x in chunk:
+                    line = x.to_dict() if isinstance(x, ExecResult) else _verdict_line(
+                        next(verdicts))
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    counts[line["status"]] += 1
+                    strengths[str(line.get("strength"))] += 1
+                    reasons.update(r.split(" (")[0] for r in line.get("reasons", []))
+                    written += 1
+                progress.update(task, advance=len(chunk))
+        os.replace(tmp, output)
+    except SandboxUnavailable as e:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt:
+        tmp.unlink(missing_ok=True)
+        console.print("[red]interrupted[/]: every sandbox was removed; nothing was written")
+        sys.exit(130)
+    _print_summary(console, counts, written, time.monotonic() - t0, output)
+    _print_strength(console, strengths, reasons, written)
+
+
+def _print_strength(console: Any, strengths: collections.Counter[str],
+                    reasons: collections.Counter[str], total: int) -> None:
+    from rich.table import Table
+
+    table = Table(title="test strength (None: the program did not pass)")
+    table.add_column("strength")
+    table.add_column("answers", justify="right")
+    for name in ("strong", "weak", "None"):
+        table.add_row(name, str(strengths.get(name, 0)))
+    console.print(table)
+    if reasons:
+        why = Table(title="why not strong (an answer can have several reasons)")
+        why.add_column("reason")
+        why.add_column("answers", justify="right")
+        for reason, n in reasons.most_common():
+            why.add_row(reason, str(n))
+        console.print(why)
 
 
 def _print_summary(

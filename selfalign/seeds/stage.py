@@ -252,6 +252,7 @@ def _finalize(ctx: StageContext, store: StageStore, stats: StageStats) -> None:
         threshold=cfg.minhash_threshold,
         ngram=cfg.minhash_ngram,
         workers=cfg.dedup_workers,
+        shingles="code",  # a clone with renamed variables and parameters is a duplicate
     )
     drops.update({rid: (NEAR_DUPLICATE, kept) for rid, kept in near.items()})
     kept = [r for r in records if r["id"] not in drops]

@@ -21,7 +21,7 @@ def _answer(index: int, response: str, tests: str, status: str = "pass") -> Answ
         solution="def f(x):\n    return x\n",
         tests=tests,
     )
-    from selfalign.curate.vacuous import analyse_tests
+    from selfalign.verify.static_tests import analyse_tests
 
     answer = Answer(attempt, Verdict(id=f"v{index}", parent_id=f"a{index}", status=status))
     answer.analysis = analyse_tests(tests, attempt.solution)

@@ -18,7 +18,8 @@ from selfalign.store import RunDir, dumps_line
 
 from .conftest import ScriptedJudge, fair_answer
 
-# Per task: (status, QUALITY marker the scripted judge rates by).
+# Per task: (status, QUALITY marker the scripted judge rates by). The answers are clones
+# of one another, so the tests run selection without dedup.
 ANSWERS = {
     # The judge's worst answer also passes: the judge pair differs from the execution pair.
     "t0": [("pass", 5), ("pass", 1), ("fail", 3)],
@@ -74,7 +75,7 @@ def test_judge_select_pairs_export(tmp_path: Path) -> None:
     run = _run(tmp_path / "run")
     configs = {"judge": JudgeConfig(preferences=["readability", "coding_style"], batch_size=2)}
     with pytest.raises(MissingInputError, match="selfalign judge --run"):
-        run_named(run, "select", {"select": SelectConfig(pick="judge")})
+        run_named(run, "select", {"select": SelectConfig(pick="judge", dedup=False)})
 
     judge = ScriptedJudge(fair_answer)
     stats = run_named(run, "judge", configs, llm=judge)
@@ -88,7 +89,7 @@ def test_judge_select_pairs_export(tmp_path: Path) -> None:
     calls = len(judge.calls)
     assert run_named(run, "judge", configs, llm=judge).runs == 1 and len(judge.calls) == calls
 
-    examples = run_named(run, "select", {"select": SelectConfig(pick="judge")})
+    examples = run_named(run, "select", {"select": SelectConfig(pick="judge", dedup=False)})
     assert examples.written == 3
     picked = {e["task_id"]: e["attempt_id"] for e in run.stage("examples").read()}
     assert picked["t0"] == _aid("t0", 0) and picked["t1"] == _aid("t1", 0)
@@ -111,10 +112,10 @@ def test_judge_select_pairs_export(tmp_path: Path) -> None:
     assert pairs_stats.metrics["source_both"] == 1
 
     # A threshold on a preference the judge did not rate keeps every (unrated) answer.
-    strict = SelectConfig(min_instruction_following=2.0)
+    strict = SelectConfig(min_instruction_following=2.0, dedup=False)
     assert run_named(run, "select", {"select": strict}, force=True).written == 3
 
-    run_named(run, "select", {"select": SelectConfig(pick="judge")}, force=True)
+    run_named(run, "select", {"select": SelectConfig(pick="judge", dedup=False)}, force=True)
     run_named(run, "pairs", {"pairs": PairsConfig()})
     run_named(run, "export", {"export": ExportConfig(plots=True)})
     dataset = run.path / "dataset"
@@ -144,7 +145,8 @@ def test_min_instruction_following_drops_low_rated_answers(tmp_path: Path) -> No
     run = _run(tmp_path / "run")
     cfg = {"judge": JudgeConfig(preferences=["instruction_following"])}
     run_named(run, "judge", cfg, llm=ScriptedJudge(fair_answer))
-    stats = run_named(run, "select", {"select": SelectConfig(min_instruction_following=4.5)})
+    select = SelectConfig(min_instruction_following=4.5, dedup=False)
+    stats = run_named(run, "select", {"select": select})
     # Only t0's first answer (5) clears 4.5; t1 (4) and t2 (3) have no answer left.
     assert stats.written == 1
     assert stats.dropped == {"low_instruction_following": 2}

@@ -87,3 +87,89 @@ def test_lsh_params_match_datasketch() -> None:
 
     for threshold, num_perm in ((0.7, 250), (0.85, 128)):
         assert lsh_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+RENAMED = '''def rescale(scores, minimum):
+    """Scale a list of scores so that the largest becomes one and clip below floor."""
+    if not scores:
+        return []
+    top = max(scores)
+    if top == 0:
+        return [0.0 for _ in scores]
+    ratios = [s / top for s in scores]
+    return [s if s >= minimum else minimum for s in ratios]
+'''
+DIFFERENT = [
+    '''def parse_header(line):
+    """Split an HTTP header line into a lower-cased name and a stripped value."""
+    name, sep, value = line.partition(":")
+    if not sep:
+        raise ValueError(f"not a header: {line!r}")
+    return name.strip().lower(), value.strip()
+''',
+    '''def moving_average(values, window):
+    """Averages of each run of `window` consecutive values."""
+    if window <= 0:
+        raise ValueError("window must be positive")
+    out = []
+    total = sum(values[:window])
+    for i in range(window, len(values) + 1):
+        out.append(total / window)
+        if i < len(values):
+            total += values[i] - values[i - window]
+    return out
+''',
+    '''def normalise_path(parts, root):
+    """Join path parts below root, dropping empty parts and resolving '..'."""
+    stack = []
+    for part in parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if stack:
+                stack.pop()
+            continue
+        stack.append(part)
+    return root + "/".join(stack)
+''',
+]
+
+
+def test_renamed_clone_is_a_code_duplicate_but_not_a_word_duplicate() -> None:
+    items = [("original", BODY), ("clone", RENAMED)]
+    # Every variable and parameter renamed: the word grams share little ...
+    assert near_duplicates(items, shingles="words") == {}
+    # ... the token stream with identifiers normalised is the same but for a docstring.
+    assert near_duplicates(items, shingles="code") == {"clone": "original"}
+
+
+def test_different_functions_are_not_code_duplicates() -> None:
+    items = [("body", BODY), *((f"other{i}", text) for i, text in enumerate(DIFFERENT))]
+    assert near_duplicates(items, shingles="code") == {}
+
+
+def test_code_tokens_normalise_identifiers_only() -> None:
+    from selfalign.dedup import IDENTIFIER, code_tokens
+
+    toks = code_tokens("def f(x):  # note\n    return len(x.strip()) + 1\n")
+    assert toks == ["def", IDENTIFIER, "(", IDENTIFIER, ")", ":", "return", "len", "(",
+                    IDENTIFIER, ".", "strip", "(", ")", ")", "+", "1"]
+    # Code that does not tokenize still gives names, strings and operators.
+    assert code_tokens("def g(a:\n  'open") == ["def", IDENTIFIER, "(", IDENTIFIER, ":", "'",
+                                               "open"]
+
+
+def test_code_signatures_equal_datasketch_and_mode_is_checked() -> None:
+    texts = [BODY, RENAMED, *DIFFERENT, "", "x = 1"]
+    sigs = minhash_signatures(texts, num_perm=128, ngram=5, shingles="code")
+    for text, row in zip(texts, sigs, strict=True):
+        reference = MinHash(num_perm=128, seed=1, hashfunc=int)
+        reference.update_batch(shingle_hashes(text, 5, shingles="code").tolist())
+        assert np.array_equal(reference.hashvalues, row)
+    assert shingles("a = b + c", 5, shingles="code") == shingles("x = y + z", 5, shingles="code")
+    assert shingles("a = b + c", 5) != shingles("x = y + z", 5)
+    import pytest
+
+    with pytest.raises(ValueError, match="shingles must be one of"):
+        minhash_signatures(["x"], num_perm=8, ngram=2, shingles="lines")  # type: ignore[arg-type]
+

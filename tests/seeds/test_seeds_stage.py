@@ -105,6 +105,32 @@ def join_home(name: str) -> str:
     "dup_a.py": "def normalise_scores(scores: list[float], floor: float) -> list[float]:"
     + LONG_BODY,
     "dup_b.py": "def rescale_scores(scores: list[float], floor: float) -> list[float]:" + LONG_BODY,
+    # A clone with its parameters and variables renamed: a duplicate to a token-level
+    # comparison, not to word shingles (word 5-gram Jaccard well under 0.7).
+    "clone_a.py": '''def moving_average(values: list[float], window: int) -> list[float]:
+    """Return the averages of every run of window consecutive values."""
+    averages: list[float] = []
+    total = 0.0
+    for index, value in enumerate(values):
+        total += value
+        if index >= window:
+            total -= values[index - window]
+        if index >= window - 1:
+            averages.append(total / window)
+    return averages
+''',
+    "clone_b.py": '''def rolling_mean(samples: list[float], width: int) -> list[float]:
+    """Return the result of every run of window consecutive samples."""
+    result: list[float] = []
+    running = 0.0
+    for i, x in enumerate(samples):
+        running += x
+        if i >= width:
+            running -= samples[i - width]
+        if i >= width - 1:
+            result.append(running / width)
+    return result
+''',
     "exact_a.py": '''def clamp(value: int, low: int, high: int) -> int:
     """Clamp a value into the closed interval from low to high."""
     return max(low, min(value, high))
@@ -199,6 +225,15 @@ def test_each_filter_drops_exactly_its_planted_case(harvested: RunDir) -> None:
     pair = {"normalise_scores", "rescale_scores"}
     assert len(pair & names) == 1
     assert [reasons[n] for n in pair - names] == ["near_duplicate"]
+    clones = {"moving_average", "rolling_mean"}
+    assert len(clones & names) == 1
+    assert [reasons[n] for n in clones - names] == ["near_duplicate"]
+    # Word shingles (the old comparison) would have kept both.
+    from selfalign.dedup import near_duplicates
+
+    pair = [("a", str(PLANTED["clone_a.py"])), ("b", str(PLANTED["clone_b.py"]))]
+    assert near_duplicates(pair, shingles="words") == {}
+    assert near_duplicates(pair, shingles="code") == {"b": "a"}
     assert not names & set(expected)
     # One clamp kept, the other (whitespace-different) dropped as an exact duplicate.
     clamps = [
