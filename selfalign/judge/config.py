@@ -13,6 +13,7 @@ from selfalign.judge.rubrics import PREFERENCES
 from selfalign.llm.base import SamplingParams
 
 SWAP_ORDERS = ("reverse", "shuffle")
+TASK_CHOICES = ("with_pass", "all")
 
 
 def _help(text: str) -> dict[str, str]:
@@ -29,6 +30,14 @@ class JudgeConfig:
             "Judge at all. Off, the stage completes with no judgments (and the pairs stage "
             "makes execution pairs only)."
         ),
+    )
+    tasks: str = field(
+        default="with_pass",
+        metadata={
+            "help": "Which tasks to judge: 'with_pass' (those with a passing answer: only they "
+            "can give an example, a judge pair or a ratings row) or 'all'.",
+            "choices": TASK_CHOICES,
+        },
     )
     preferences: list[str] = field(
         default_factory=lambda: list(PREFERENCES),
@@ -122,6 +131,8 @@ class JudgeConfig:
             )
         if len(set(self.preferences)) != len(self.preferences):
             raise ValueError(f"preferences lists one twice: {self.preferences}")
+        if self.tasks not in TASK_CHOICES:
+            raise ValueError(f"tasks must be one of {', '.join(TASK_CHOICES)}, got {self.tasks!r}")
         if self.swap_order not in SWAP_ORDERS:
             raise ValueError(
                 f"swap_order must be one of {', '.join(SWAP_ORDERS)}; got {self.swap_order!r}"

@@ -19,8 +19,10 @@ from selfalign.judge.rate import Candidate, JudgeTask
 from selfalign.llm.config import ModelConfig
 from selfalign.records import Judgments
 from selfalign.stage import BatchResult, Processor, Section, Stage, StageContext, StageInput
+from selfalign.store import Rejection
 
 STAGE_NAME = "judgments"
+NO_PASSING_ANSWER = "no_passing_answer"
 JUDGE_MODEL = Section("judge.model", ModelConfig, option_prefix="judge-", inherit="model")
 """``[judge.model]``: the judge's own model and backend; what it does not set comes from
 ``[model]`` (so a run judges with its own model unless told otherwise)."""
@@ -48,12 +50,21 @@ def _read(ctx: StageContext) -> StageInput:
     cfg: JudgeConfig = ctx.config("judge")
     if not cfg.enabled:
         return StageInput(items=[], item_id=lambda t: t.task_id, total=0)
-    groups, malformed = load_groups(ctx.run)
+    groups, rejections = load_groups(ctx.run)
+    if cfg.tasks == "with_pass":
+        # Only a task with a passing answer can give an example, a judge pair or a ratings
+        # row; the others are counted, not judged.
+        rejections += [
+            Rejection(id=g.task_id, reason=NO_PASSING_ANSWER, detail="tasks = with_pass")
+            for g in groups
+            if not g.pass_count
+        ]
+        groups = [g for g in groups if g.pass_count]
     if cfg.limit:
         groups = groups[: cfg.limit]
     tasks = [judge_task(g) for g in groups]
     return StageInput(
-        items=tasks, item_id=lambda t: t.task_id, total=len(tasks) or None, rejections=malformed
+        items=tasks, item_id=lambda t: t.task_id, total=len(tasks) or None, rejections=rejections
     )
 
 

@@ -27,7 +27,10 @@ ANSWERS = {
     "t1": [("pass", 4), ("fail", 1)],
     # Every rating equal: no judge pair.
     "t2": [("pass", 3), ("fail", 3)],
+    # No passing answer: not judged (tasks = with_pass), counted.
+    "t3": [("fail", 2), ("fail", 4)],
 }
+JUDGED = {"t0", "t1", "t2"}
 
 
 def _write(run: RunDir, stage: str, records: list) -> None:
@@ -80,8 +83,9 @@ def test_judge_select_pairs_export(tmp_path: Path) -> None:
     judge = ScriptedJudge(fair_answer)
     stats = run_named(run, "judge", configs, llm=judge)
     assert stats.written == 3 and stats.complete
+    assert stats.dropped == {"no_passing_answer": 1}
     records = {r["task_id"]: r for r in run.stage("judgments").read()}
-    assert set(records) == set(ANSWERS)
+    assert set(records) == JUDGED
     assert all(r["parent_id"] == r["task_id"] for r in records.values())
     t0 = {e["attempt_id"]: e["mean_rating"] for e in records["t0"]["ratings"]}
     assert t0 == {_aid("t0", 0): 5.0, _aid("t0", 1): 1.0, _aid("t0", 2): 3.0}
@@ -125,7 +129,7 @@ def test_judge_select_pairs_export(tmp_path: Path) -> None:
 
     cache = str(tmp_path / "hf-cache")
     ratings = load_dataset(str(dataset), "ratings", split="train", cache_dir=cache)
-    assert sorted(ratings["task_id"]) == sorted(ANSWERS)
+    assert sorted(ratings["task_id"]) == sorted(JUDGED)
     row = next(r for r in ratings if r["task_id"] == "t0")
     marks = [c["annotations"]["readability"]["rating"] for c in row["completions"]]
     assert marks == [5.0, 1.0, 3.0]
@@ -149,7 +153,7 @@ def test_min_instruction_following_drops_low_rated_answers(tmp_path: Path) -> No
     stats = run_named(run, "select", {"select": select})
     # Only t0's first answer (5) clears 4.5; t1 (4) and t2 (3) have no answer left.
     assert stats.written == 1
-    assert stats.dropped == {"low_instruction_following": 2}
+    assert stats.dropped == {"low_instruction_following": 2, "no_passing_attempt": 1}
 
 
 def test_a_disabled_judge_judges_nothing(tmp_path: Path) -> None:
