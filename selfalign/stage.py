@@ -163,9 +163,9 @@ class Stage:
     """Stages it reads when they are complete, and does without otherwise."""
     units: tuple[str, str] = ("records", "records")
     """What one input and one output are, for the funnel (``("tasks", "attempts")``)."""
-    funnel_counts: Callable[[StageStats], tuple[int, int, int]] | None = None
-    """(read, dropped, written) in the stage's units, when ``stats.read`` counts something
-    else (the seeds stage reads files but its funnel counts functions)."""
+    funnel_counts: Callable[[StageStats], tuple[int, dict[str, int], int]] | None = None
+    """(read, drop reasons, written) in the stage's units, when ``stats.read`` counts
+    something else (the seeds stage reads files but its funnel counts functions)."""
     batch_size: Callable[[Any], int] | None = None
     """Inputs per batch from the stage's config; default: its ``batch_size`` field."""
     stop_when: Callable[[StageContext, StageStats], bool] | None = None
@@ -191,19 +191,19 @@ class Stage:
     def funnel_row(self, stats: StageStats) -> FunnelRow:
         """This stage's funnel row, every number taken from its ``stats.json``."""
         if self.funnel_counts is not None:
-            read, dropped, written = self.funnel_counts(stats)
+            read, reasons, written = self.funnel_counts(stats)
         else:
-            read, dropped, written = stats.read, stats.dropped_total, stats.written
+            read, reasons, written = stats.read, dict(stats.dropped), stats.written
         return FunnelRow(
             stage=self.name,
             unit_in=self.units[0],
             read=read,
-            dropped=dropped,
+            dropped=sum(reasons.values()),
             unit_out=self.units[1],
             written=written,
             seconds=stats.seconds,
             complete=stats.complete,
-            reasons=dict(stats.dropped),
+            reasons=reasons,
         )
 
 

@@ -337,10 +337,11 @@ def _report(stats: StageStats) -> list[Any]:
 FILE_LEVEL_REASONS = frozenset((*FILE_REASONS, FILE_WITHOUT_SEEDS))
 
 
-def funnel_counts(stats: StageStats) -> tuple[int, int, int]:
-    """The seeds row counts functions: extracted, dropped (file-level drops apart), seeds."""
-    dropped = sum(n for r, n in stats.dropped.items() if r not in FILE_LEVEL_REASONS)
-    return int(stats.metrics.get("n_functions", 0)), dropped, stats.written
+def funnel_counts(stats: StageStats) -> tuple[int, dict[str, int], int]:
+    """The seeds row counts functions: extracted, dropped by reason (file-level drops apart:
+    they count files), seeds."""
+    reasons = {r: n for r, n in stats.dropped.items() if r not in FILE_LEVEL_REASONS}
+    return int(stats.metrics.get("n_functions", 0)), reasons, stats.written
 
 
 def funnel(stats: StageStats) -> list[tuple[str, int]]:
