@@ -17,11 +17,17 @@ STAGE_COMMANDS = [
     "tasks",
     "respond",
     "execute",
+    "judge",
     "select",
+    "pairs",
     "export",
     "generate",
 ]
-GROUPS = {"train": ["sft", "dpo"], "eval": ["humaneval"], "sandbox": ["build", "run", "clean"]}
+GROUPS = {
+    "train": ["sft", "dpo", "reward", "grpo"],
+    "eval": ["humaneval", "arena", "tasks", "compare"],
+    "sandbox": ["build", "run", "clean"],
+}
 
 
 def test_help_lists_every_stage() -> None:

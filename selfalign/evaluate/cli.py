@@ -32,6 +32,13 @@ SANDBOX = Section("sandbox", SandboxConfig, option_prefix="sandbox-")
 HUMANEVAL = Section("eval.humaneval", HumanEvalConfig)
 
 
+def _task_config() -> type:
+    # The held-out task evaluation lives with the RL training that makes its tasks.
+    from selfalign.train.task_eval import TaskEvalConfig
+
+    return TaskEvalConfig
+
+
 def _slug(model: str) -> str:
     tail = model.rstrip("/").split("/")[-1] or model
     return re.sub(r"[^A-Za-z0-9._-]+", "-", tail).strip("-") or "model"
@@ -119,6 +126,73 @@ def humaneval_command(
     console.print(f"results in {out}")
 
 
+TASKS = Section("eval.tasks", _task_config())
+
+
+@eval_group.command(name="tasks")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Held-out tasks: OUT/heldout.jsonl of `selfalign train grpo`, or a data set folder "
+    "(RUN/dataset: its sft rows' instructions and tests).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for results.jsonl and summary.json [default: runs/eval/tasks-<model>].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file whose [model], [sandbox] and [eval.tasks] sections set these options; "
+    "command-line options win.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="How much the library logs.",
+)
+@section_options(MODEL)
+@section_options(SANDBOX)
+@section_options(TASKS)
+@with_cli_errors
+def tasks_command(
+    data: Path, out: Path | None, config_file: Path | None, log_level: str, **options: Any
+) -> None:
+    """Answer held-out tasks, run each answer with the task's own tests in the sandbox, and
+    report pass@k and executability (compare before and after RL with `eval compare`)."""
+    from selfalign.llm.base import load_llm
+    from selfalign.train.task_eval import evaluate_tasks, load_tasks
+
+    setup_logging(log_level)
+    file_values = read_config_file(config_file)
+    model_cfg = take_section(MODEL, options, file_values)
+    sandbox_cfg = take_section(SANDBOX, options, file_values)
+    cfg = take_section(TASKS, options, file_values)
+    tasks = load_tasks(data, cfg.limit)
+    out = out or Path("runs/eval") / f"tasks-{_slug(model_cfg.model)}"
+    report = evaluate_tasks(
+        load_llm(model_cfg), tasks, cfg, sandbox_cfg, model_name=model_cfg.model, out=out
+    )
+    summary = report.summary
+    table = Table(title=f"held-out tasks: {model_cfg.model} ({summary['problems']} tasks)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary["pass_at_k"].items():
+        table.add_row(key, f"{100 * value:.1f}%", style="green")
+    table.add_row("executability", f"{100 * summary['executability']:.1f}%")
+    for status, count in sorted(summary["statuses"].items()):
+        table.add_row(f"programs: {status}", str(count))
+    console.print(table)
+    console.print(f"results in {out}")
+
+
 @eval_group.command(name="compare")
 @click.argument(
     "summaries", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
@@ -135,13 +209,30 @@ def compare_command(summaries: tuple[Path, ...]) -> None:
     from selfalign.evaluate.arena_cli import show_arena_comparison
 
     arena = [p for p in summaries if is_arena_run(p)]
-    humaneval = [p for p in summaries if p not in arena]
-    if humaneval:
-        show_humaneval_comparison(humaneval)
+    by_benchmark: dict[str, list[Path]] = {}
+    for path in summaries:
+        if path not in arena:
+            by_benchmark.setdefault(_benchmark(path), []).append(path)
+    for benchmark, paths in by_benchmark.items():
+        show_humaneval_comparison(paths, TITLES.get(benchmark, benchmark))
+    humaneval = by_benchmark.get("humaneval", [])
     if arena:
         show_arena_comparison(arena)
     if humaneval and arena:
         console.print(overview_table(humaneval, arena))
+
+
+TITLES = {"humaneval": "HumanEval", "heldout-tasks": "held-out tasks"}
+
+
+def _benchmark(path: Path) -> str:
+    import json
+
+    file = path / "summary.json" if path.is_dir() else path
+    try:
+        return str(json.loads(file.read_text(encoding="utf-8")).get("benchmark") or "humaneval")
+    except (OSError, ValueError):
+        return "humaneval"
 
 
 def _percent(value: float | None) -> str:
@@ -180,12 +271,13 @@ def overview_table(humaneval: list[Path], arena: list[Path]) -> Table:
     return table
 
 
-def show_humaneval_comparison(summaries: list[Path]) -> None:
-    """HumanEval runs side by side: pass@k and executability, and what changed."""
+def show_humaneval_comparison(summaries: list[Path], title: str = "HumanEval") -> None:
+    """HumanEval (or held-out task) runs side by side: pass@k and executability, and what
+    changed between the first two."""
     from selfalign.evaluate.humaneval import compare
 
     comparison = compare(summaries)
-    table = Table(title="HumanEval", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("metric")
     for label in comparison.labels:
         table.add_column(label, justify="right")

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from selfalign.train.common import TrainResult
     from selfalign.train.config import TrainOptions
 
-_TITLES = {"sft": "supervised fine-tuning (SFT)", "dpo": "direct preference optimisation (DPO)"}
+_TITLES = {
+    "sft": "supervised fine-tuning (SFT)",
+    "dpo": "direct preference optimisation (DPO)",
+    "reward": "reward modelling (Bradley-Terry on chosen / rejected pairs)",
+    "grpo": "GRPO (group relative policy optimisation) rewarded by sandboxed execution",
+}
+_LOADERS = {"reward": "AutoModelForSequenceClassification"}
+"""The transformers class that loads each kind of output (default: a causal LM)."""
 _PACKAGES = ("selfalign", "trl", "transformers", "torch", "peft", "accelerate", "datasets")
 
 
@@ -41,6 +48,8 @@ def _yaml_value(value: Any) -> str:
 def render_card(result: TrainResult, opts: TrainOptions) -> str:
     """The card's Markdown with YAML front matter (the keys the Hub reads)."""
     tags = ["selfalign", "trl", result.kind, "code"]
+    if result.kind == "reward":
+        tags.append("reward-model")
     if result.lora:
         tags.append("lora")
     lines = [
@@ -108,14 +117,47 @@ def render_card(result: TrainResult, opts: TrainOptions) -> str:
         f"- training time: {result.seconds:.0f} s"
         + (f" (resumed from `{result.resumed_from}`)" if result.resumed_from else ""),
         "",
+    ]
+    lines += _metric_lines(result.metrics)
+    loader = _LOADERS.get(result.kind, "AutoModelForCausalLM")
+    lines += [
         "## Versions",
         "",
         *[f"- {name} {version}" for name, version in versions().items()],
         "",
-        "Load it with `AutoModelForCausalLM.from_pretrained(<this directory>)`.",
+        f"Load it with `{loader}.from_pretrained(<this directory>)`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _metric_lines(metrics: dict[str, Any]) -> list[str]:
+    """An "Evaluation" section: one row per measured number (nested tables flattened)."""
+    if not metrics:
+        return []
+    lines = ["## Evaluation", "", "| metric | value |", "|---|---|"]
+    for key, value in _flatten(metrics):
+        lines.append(f"| {key} | {_cell(value)} |")
+    return [*lines, ""]
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(_flatten(value, name + "."))
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "n/a"
+    return str(value).replace("|", "\\|")
 
 
 def write_card(out: Path, result: TrainResult, opts: TrainOptions) -> Path:

@@ -1,8 +1,9 @@
-"""`selfalign train sft|dpo`: the command line of the training package.
+"""`selfalign train sft|dpo|reward|grpo`: the command line of the training package.
 
-Options come from `SFTOptions` / `DPOOptions`; a TOML file (`--config`) sets
-them in `[train]` (shared by both) and `[train.sft]` / `[train.dpo]`; what is
-typed on the command line wins.
+Options come from `SFTOptions` / `DPOOptions` / `RewardOptions` / `GRPOOptions`; a
+TOML file (`--config`) sets them in `[train]` (shared by all) and `[train.sft]` /
+`[train.dpo]` / `[train.reward]` / `[train.grpo]`; what is typed on the command line
+wins. `train grpo` also reads the file's `[sandbox]` section.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from selfalign.cli_support import (
     with_cli_errors,
 )
 from selfalign.config import ConfigError
-from selfalign.train.config import DPOOptions, SFTOptions
+from selfalign.train.config import DPOOptions, GRPOOptions, RewardOptions, SFTOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
@@ -43,8 +44,8 @@ def _common_options(func: F) -> F:
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="TOML file: [train] and [train.sft] / [train.dpo] set these options; "
-        "command-line options win.",
+        help="TOML file: [train] and [train.sft|dpo|reward|grpo] set these options "
+        "([sandbox] too for grpo); command-line options win.",
     )(func)
     return func
 
@@ -94,12 +95,26 @@ def _show(result: Any) -> None:
     if result.resumed_from:
         table.add_row("resumed from", result.resumed_from)
     table.add_row("device", f"{result.device} ({result.precision})")
+    for key, value in _metric_rows(result.metrics):
+        table.add_row(key, value, style="green" if "accuracy" in key or "pass_rate" in key else "")
     console.print(table)
+
+
+def _metric_rows(metrics: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            rows.extend(_metric_rows(value, f"{prefix}{key}."))
+        elif isinstance(value, float):
+            rows.append((f"{prefix}{key}", f"{value:.4g}"))
+        else:
+            rows.append((f"{prefix}{key}", "n/a" if value is None else str(value)))
+    return rows
 
 
 @click.group(name="train")
 def train_group() -> None:
-    """Fine-tune a model on the data set with TRL (sft, then optionally dpo)."""
+    """Fine-tune a model on the data set with TRL (sft, then dpo, reward or grpo)."""
 
 
 @train_group.command(name="sft")
@@ -142,5 +157,57 @@ def dpo_command(config_file: Path | None, log_level: str, **options: Any) -> Non
     try:
         result = train_dpo(opts)
     except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    _show(result)
+
+
+@train_group.command(name="reward")
+@_common_options
+@config_options(RewardOptions)
+@with_cli_errors
+def reward_command(config_file: Path | None, log_level: str, **options: Any) -> None:
+    """Train a reward model on the `pairs` data set (chosen scored above rejected).
+
+    The card and the table report the reward accuracy on held-out tasks. The output
+    loads with AutoModelForSequenceClassification. Multi-GPU:
+    accelerate launch -m selfalign.train.reward --data RUN/dataset --out DIR ...
+    """
+    from selfalign.train.data import DataError
+    from selfalign.train.reward import train_reward
+
+    setup_logging(log_level)
+    opts = _options(RewardOptions, "reward", config_file, options)
+    try:
+        result = train_reward(opts)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    _show(result)
+
+
+@train_group.command(name="grpo")
+@_common_options
+@config_options(GRPOOptions)
+@with_cli_errors
+def grpo_command(config_file: Path | None, log_level: str, **options: Any) -> None:
+    """GRPO on the tasks: answers rewarded by running the task's tests in the sandbox.
+
+    Start from the SFT output with --model DIR. Held-out tasks go to OUT/heldout.jsonl,
+    every reward round to OUT/rewards.jsonl. Multi-GPU:
+    accelerate launch -m selfalign.train.grpo --data RUN/dataset --model SFT_DIR --out DIR ...
+    """
+    from selfalign.sandbox import SandboxConfig, SandboxUnavailable
+    from selfalign.train.data import DataError
+    from selfalign.train.grpo import train_grpo
+    from selfalign.train.sandbox_session import SandboxBroken
+
+    setup_logging(log_level)
+    opts = _options(GRPOOptions, "grpo", config_file, options)
+    try:
+        sandbox = take_config(SandboxConfig, "sandbox", {}, read_config_file(config_file))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    try:
+        result = train_grpo(opts, sandbox)
+    except (DataError, SandboxUnavailable, SandboxBroken) as exc:
         raise ConfigError(str(exc)) from exc
     _show(result)

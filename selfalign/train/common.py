@@ -1,4 +1,4 @@
-"""What SFT and DPO share: device and precision, model loading, trainer arguments,
+"""What every trainer shares: device and precision, model loading, trainer arguments,
 checkpoint resume, saving (LoRA merged) and the model card.
 """
 
@@ -8,6 +8,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class TrainResult:
     precision: str
     lora: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """What the run measured beyond the loss (reward accuracy, GRPO pass rate, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,7 +141,8 @@ def trainer_arguments(opts: TrainOptions, hp: Hyperparameters, device: Device) -
     }
 
 
-def lora_config(opts: TrainOptions) -> Any:
+def lora_config(opts: TrainOptions, task_type: str = "CAUSAL_LM") -> Any:
+    """LoRA on every linear layer; ``SEQ_CLS`` (reward models) also trains the score head."""
     if not opts.lora:
         return None
     from peft import LoraConfig
@@ -148,7 +152,7 @@ def lora_config(opts: TrainOptions) -> Any:
         lora_alpha=opts.lora_alpha,
         lora_dropout=opts.lora_dropout,
         target_modules="all-linear",
-        task_type="CAUSAL_LM",
+        task_type=task_type,
     )
 
 
@@ -182,8 +186,13 @@ def run_training(
     base_model: str,
     data: TrainingData,
     template_source: str | None = None,
+    metrics: Callable[[Any], dict[str, Any]] | None = None,
 ) -> TrainResult:
-    """Train (resuming when asked), save the final model and its card, return the summary."""
+    """Train (resuming when asked), save the final model and its card, return the summary.
+
+    ``metrics(trainer)``, called after training, adds what the run measured to the
+    result and the card.
+    """
     resume = checkpoint_to_resume(opts)
     start = time.monotonic()
     output = trainer.train(resume_from_checkpoint=resume)
@@ -206,6 +215,8 @@ def run_training(
         lora=opts.lora,
         extra={"chat_template": template_source} if template_source else {},
     )
+    if metrics is not None:
+        result.metrics = metrics(trainer)
     save_final(trainer, opts)
     if trainer.is_world_process_zero():
         out = Path(opts.out)

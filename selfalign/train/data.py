@@ -1,4 +1,5 @@
-"""Load the training data (`sft` messages or `pairs`), check every row, count what is skipped.
+"""Load the training data (`sft` messages, `pairs`, or GRPO `tasks`), check every row, count
+what is skipped.
 
 `--data` may name a run directory, its `dataset/` directory (the export stage's
 output: `sft.jsonl`, `pairs.jsonl`, `hf/` from `save_to_disk`), a JSONL or
@@ -6,14 +7,18 @@ Parquet file, or a `save_to_disk` directory. The JSONL files are preferred when
 present: they need no particular `datasets` version to read. A malformed row
 never stops training and never disappears silently: it is skipped, counted by
 reason and returned so the caller can write it next to the model.
+
+``tasks`` (GRPO) are read from the SFT rows: the conversation without its answer is
+the prompt, and the row's ``tests`` column is what the execution reward runs.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,8 +27,10 @@ from selfalign.store import CorruptLine, Rejection, read_jsonl
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["sft", "pairs"]
+Kind = Literal["sft", "pairs", "tasks"]
 ROLES = ("system", "user", "assistant")
+_FILE_OF: dict[str, str] = {"sft": "sft", "pairs": "pairs", "tasks": "sft"}
+"""The data set config each kind is read from (GRPO tasks come from the SFT rows)."""
 
 
 class DataError(ValueError):
@@ -54,15 +61,18 @@ class TrainingData:
 
 def find_source(path: str | Path, kind: Kind) -> Path:
     """The file or `save_to_disk` directory that holds the `kind` rows under ``path``."""
+    kind = _FILE_OF[kind]  # type: ignore[assignment]
     p = Path(path)
     if p.is_file():
         return p
     if not p.is_dir():
         raise DataError(f"data set {p} does not exist; pass --data RUN/dataset or a .jsonl file")
-    # The export stage's layout (RUN/dataset/export/) is resolved by its own helper.
+    # The export stage's layout (RUN/dataset/) is resolved by its own helper; exports
+    # written before it moved there live in RUN/dataset/export/.
     from selfalign.curate.export import export_paths
 
-    for base in (p, export_paths(p).root, p / "dataset"):
+    root = export_paths(p).root
+    for base in (p, root, p / "dataset", root / "export", p / "export"):
         for name in (f"{kind}.jsonl", f"{kind}.parquet"):
             if (base / name).is_file():
                 return base / name
@@ -71,17 +81,21 @@ def find_source(path: str | Path, kind: Kind) -> Path:
                 return hf
     raise DataError(
         f"no {kind} data in {p}: expected {kind}.jsonl, {kind}.parquet or a save_to_disk "
-        f"directory (hf/) there or in its export/ folder; run `selfalign export` first"
+        f"directory there or in RUN/dataset/; run `selfalign export` first"
     )
 
 
-def load_training_data(path: str | Path, kind: Kind) -> TrainingData:
-    """Read and check the `kind` rows of the data set at ``path``."""
+def load_training_data(path: str | Path, kind: Kind, keep: Sequence[str] = ()) -> TrainingData:
+    """Read and check the `kind` rows of the data set at ``path``.
+
+    ``keep`` names raw columns to carry along as strings (``""`` when a row lacks one),
+    e.g. ``task_id`` to split pairs by task.
+    """
     source = find_source(path, kind)
     corrupt: list[CorruptLine] = []
     raw = _read_rows(source, kind, corrupt)
     data = TrainingData(kind=kind, source=str(source), rows=[])
-    check = check_sft_row if kind == "sft" else check_pair_row
+    check = {"sft": check_sft_row, "pairs": check_pair_row, "tasks": check_task_row}[kind]
     for number, row in enumerate(raw, start=1):
         data.read += 1
         clean, reason = check(row)
@@ -90,6 +104,8 @@ def load_training_data(path: str | Path, kind: Kind) -> TrainingData:
             row_id = str(row.get("id", f"row-{number}"))
             data.rejections.append(Rejection(id=row_id, reason=reason, record=row))
             continue
+        for column in keep:
+            clean.setdefault(column, "" if row.get(column) is None else str(row[column]))
         data.rows.append(clean)
     for line in corrupt:
         data.read += 1
@@ -132,12 +148,13 @@ def _read_rows(source: Path, kind: Kind, corrupt: list[CorruptLine]) -> Iterator
 
         loaded = load_from_disk(str(source))
         if isinstance(loaded, DatasetDict):
-            if kind not in loaded:
+            split = _FILE_OF[kind]
+            if split not in loaded:
                 raise DataError(
-                    f"{source} has no {kind!r} split (it has {sorted(loaded)}); "
+                    f"{source} has no {split!r} split (it has {sorted(loaded)}); "
                     "pass the file or directory that holds it"
                 )
-            loaded = loaded[kind]
+            loaded = loaded[split]
         if not isinstance(loaded, Dataset):
             raise DataError(f"{source} is not a data set saved with save_to_disk")
         yield from _iter_dataset(loaded)
@@ -216,3 +233,37 @@ def check_pair_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     if text_chosen == text_rejected:
         return None, "chosen_equals_rejected"
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}, ""
+
+
+def check_task_row(row: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """``({"prompt", "tests", "task_id"}, "")`` for a task GRPO can reward, ``(None, reason)``.
+
+    The prompt is the row's conversation up to its last user turn (a system turn is
+    kept); the tests must be Python that parses, or no completion could ever pass.
+    """
+    if "messages" not in row:
+        return None, "missing_messages"
+    messages, reason = _check_messages(row["messages"])
+    if messages is None:
+        return None, reason
+    while messages and messages[-1]["role"] == "assistant":
+        messages = messages[:-1]
+    if not messages or messages[-1]["role"] != "user":
+        return None, "no_user_turn"
+    if not messages[-1]["content"].strip():
+        return None, "empty_instruction"
+    tests = row.get("tests")
+    if not isinstance(tests, str) or not tests.strip():
+        return None, "missing_tests"
+    try:
+        ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return None, "tests_do_not_parse"
+    task_id = str(row.get("task_id") or row.get("id") or "")
+    solution = row.get("solution")
+    return {
+        "prompt": messages,
+        "tests": tests,
+        "task_id": task_id,
+        "solution": solution if isinstance(solution, str) else "",
+    }, ""

@@ -108,8 +108,20 @@ def test_module_entry_point_for_accelerate_launch() -> None:
     assert "--preset" in done.stdout and "--lora / --no-lora" in done.stdout
 
 
-def test_run_dataset_resolves_to_the_export_folder(tmp_path: Path) -> None:
-    """`--data RUN/dataset` finds what `selfalign export` wrote in RUN/dataset/export/."""
+def test_run_resolves_to_the_dataset_folder(tmp_path: Path) -> None:
+    """`--data RUN` and `--data RUN/dataset` find what `selfalign export` wrote in RUN/dataset/."""
+    dataset = tmp_path / "run" / "dataset"
+    dataset.mkdir(parents=True)
+    (dataset / "README.md").write_text("---\n---\n")
+    (dataset / "sft.jsonl").write_text("")
+    (dataset / "pairs.jsonl").write_text("")
+    assert find_source(dataset, "sft") == dataset / "sft.jsonl"
+    assert find_source(tmp_path / "run", "pairs") == dataset / "pairs.jsonl"
+    assert find_source(tmp_path / "run", "tasks") == dataset / "sft.jsonl"
+
+
+def test_run_dataset_resolves_to_an_older_export_folder(tmp_path: Path) -> None:
+    """Exports written before the layout change (RUN/dataset/export/) are still found."""
     export = tmp_path / "run" / "dataset" / "export"
     export.mkdir(parents=True)
     (export / "sft.jsonl").write_text("")
