@@ -70,10 +70,13 @@ class _Worker:
         self.fd = proc.stdout.fileno() if proc.stdout else -1
         self.buf = bytearray()
         self.ready = False
+        self.ready_info: dict[str, Any] = {}  # the runner's ready line
         self.retiring = False  # reported dirty: no new jobs, it exits by itself
         self.dead = False
         self.inflight: deque[_Job] = deque()
         self.jobs_done = 0
+        self.stealing = False  # a steal request is unanswered
+        self.stolen_at = -1  # jobs_done when its last steal was answered
         self.deadline = start_deadline
 
     def stderr_text(self) -> str:
@@ -99,7 +102,7 @@ class ProcessPool(ABC):
         self._entered = False
         self._start_failures = 0
         self._last_start_error = ""
-        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "retried": 0}
+        self.stats: dict[str, int] = {"started": 0, "replaced": 0, "retried": 0, "stolen": 0}
 
     # -- what a backend provides -------------------------------------------------
 
@@ -109,6 +112,10 @@ class ProcessPool(ABC):
     @abstractmethod
     def _launch_argv(self, slot: int, name: str) -> list[str]:
         """Command line of one sandbox process speaking the runner protocol."""
+
+    def _launch_env(self) -> dict[str, str] | None:
+        """Environment of the launcher process (None: ours)."""
+        return None
 
     def _destroy(self, worker: _Worker) -> None:  # noqa: B027 - optional hook
         """Make sure the sandbox of ``worker`` is gone (its process is already killed)."""
@@ -165,6 +172,7 @@ class ProcessPool(ABC):
         try:
             proc = subprocess.Popen(
                 argv,
+                env=self._launch_env(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -240,9 +248,11 @@ class ProcessPool(ABC):
         depth = self.config.pipeline_depth
 
         while True:
-            # Feed every sandbox that has room.
-            for w in list(self._workers):
-                while w.ready and not w.dead and not w.retiring and len(w.inflight) < depth:
+            # Feed every sandbox that has room, each with one write, emptiest first.
+            for w in sorted(self._workers, key=lambda x: len(x.inflight)):
+                batch: list[_Job] = []
+                while (w.ready and not w.dead and not w.retiring
+                       and len(w.inflight) + len(batch) < depth):
                     job = self._take_retry(w, retries)
                     if job is None and not exhausted:
                         try:
@@ -258,9 +268,13 @@ class ProcessPool(ABC):
                         job = _Job(prog, self._seq)
                     if job is None:
                         break
-                    self._send(w, job)
+                    batch.append(job)
+                if batch:
+                    self._send(w, batch)
             while done:
                 yield done.popleft()
+            if exhausted and not retries:
+                self._rebalance()
             busy = any(w.inflight for w in self._workers)
             if exhausted and not busy:
                 if not retries:
@@ -272,6 +286,23 @@ class ProcessPool(ABC):
                 done.append(r)
             while done:
                 yield done.popleft()
+
+    def _rebalance(self) -> None:
+        """Once every program is handed out, move queued jobs from the busiest sandbox
+        to one that ran dry (each sandbox gets ``pipeline_depth`` jobs ahead, so the
+        last of a run could otherwise finish long after the others sat idle)."""
+        usable = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
+        if not any(not w.inflight for w in usable):
+            return
+        donors = [w for w in usable if not w.stealing and len(w.inflight) >= 3
+                  and w.jobs_done != w.stolen_at]
+        if not donors:
+            return
+        donor = max(donors, key=lambda w: len(w.inflight))
+        # Its first job is running; half of the others move.
+        self._write(donor, json.dumps({"steal": (len(donor.inflight) - 1) // 2}).encode()
+                    + b"\n")
+        donor.stealing = True
 
     def _drain_abandoned(self) -> None:
         """Finish (and drop) jobs a previous ``run`` left in flight when its caller
@@ -294,14 +325,21 @@ class ProcessPool(ABC):
                 return job
         return None
 
-    def _send(self, w: _Worker, job: _Job) -> None:
-        msg = {"seq": job.seq, "id": job.program.id, "code": job.program.code}
+    def _send(self, w: _Worker, jobs: list[_Job]) -> None:
+        data = b"".join(
+            json.dumps({"seq": j.seq, "id": j.program.id, "code": j.program.code}).encode()
+            + b"\n"
+            for j in jobs
+        )
         if not w.inflight:
             w.deadline = time.monotonic() + self.config.timeout_s + WATCHDOG_GRACE_S
-        w.inflight.append(job)
+        w.inflight.extend(jobs)
+        self._write(w, data)
+
+    def _write(self, w: _Worker, data: bytes) -> None:
         try:
             assert w.proc.stdin is not None
-            w.proc.stdin.write(json.dumps(msg).encode() + b"\n")
+            w.proc.stdin.write(data)
             w.proc.stdin.flush()
         except (OSError, ValueError):
             w.dead = True
@@ -354,7 +392,9 @@ class ProcessPool(ABC):
                     msg = {}
                 if msg.get("ready"):
                     w.ready = True
+                    w.ready_info = msg
                     self._start_failures = 0
+                    log.debug("sandbox %s ready: %s", w.name, msg)
                 else:
                     self._last_start_error = f"unexpected output: {line[:200]!r}"
                     w.dead = True
@@ -369,15 +409,32 @@ class ProcessPool(ABC):
         self._check_deadlines()
         out: list[ExecResult] = []
         for w in list(self._workers):
-            while w.ready and b"\n" in w.buf:
-                line, _, rest = bytes(w.buf).partition(b"\n")
+            lines: list[bytes] = []
+            if w.ready and b"\n" in w.buf:
+                *lines, rest = bytes(w.buf).split(b"\n")
                 w.buf = bytearray(rest)
+            for line in lines:
                 try:
                     msg: dict[str, Any] = json.loads(line)
+                    if not isinstance(msg, dict):
+                        raise ValueError("not an object")
                 except ValueError:
                     log.warning("sandbox %s wrote a bad line %r; replacing it", w.name, line[:200])
                     w.dead = True
                     break
+                if "stolen" in msg:
+                    # Jobs handed back unstarted go to whichever sandbox has room,
+                    # their attempts unchanged.
+                    given = msg["stolen"] if isinstance(msg["stolen"], list) else []
+                    seqs = {x for x in given if isinstance(x, int)}
+                    back = [j for j in w.inflight if j.seq in seqs]
+                    for j in back:
+                        w.inflight.remove(j)
+                    retries.extend(back)
+                    self.stats["stolen"] += len(back)
+                    w.stealing = False
+                    w.stolen_at = w.jobs_done
+                    continue
                 if not w.inflight or msg.get("seq") != w.inflight[0].seq:
                     log.warning("sandbox %s answered out of order; replacing it", w.name)
                     w.dead = True

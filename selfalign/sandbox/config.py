@@ -100,10 +100,11 @@ class SandboxConfig:
         },
     )
     pipeline_depth: int = field(
-        default=2,
+        default=32,
         metadata={
-            "help": "Jobs queued per sandbox so it never waits for the host between "
-            "jobs (1 disables pipelining)."
+            "help": "Jobs queued per sandbox: it never waits for the host between jobs, and "
+            "up to half of them send their verdicts in one message through docker attach "
+            "(1 or 2: one verdict per message)."
         },
     )
     start_timeout_s: float = field(

@@ -48,12 +48,14 @@ BENIGN = canonical_programs()[:2]
 _n = 0
 
 
-@pytest.fixture(scope="module")
-def adv_pool(sandbox_image: str) -> Iterator[ProcessPool]:
+@pytest.fixture(scope="module", params=[1, 8], ids=["depth1", "depth8"])
+def adv_pool(sandbox_image: str, request: pytest.FixtureRequest) -> Iterator[ProcessPool]:
     # A small memory limit keeps the memory bombs quick (page faults are slow on
-    # small CI machines); everything else uses the defaults.
+    # small CI machines); everything else uses the defaults. Depth 1 runs each job
+    # alone; depth 8 queues the probe and the benign jobs behind the attack in the
+    # same runner, with verdicts sent in batches.
     cfg = SandboxConfig(workers=1, timeout_s=2, memory_mb=256, image=sandbox_image,
-                        pipeline_depth=1)
+                        pipeline_depth=request.param)
     pool = open_pool(cfg)
     with pool:
         yield pool

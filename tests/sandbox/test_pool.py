@@ -40,6 +40,59 @@ def test_streaming_is_bounded(docker_pool: ProcessPool) -> None:
     assert max_ahead <= limit, (max_ahead, limit)
 
 
+def test_docker_runners_count_processes_by_cgroup(docker_pool: ProcessPool) -> None:
+    # The fast path after a job that exited by itself rests on the container's pids
+    # cgroup counter (docs/sandbox.md); each runner checks that it counts exactly its
+    # own processes before using it.
+    assert all(w.ready_info.get("pids_counter") is True for w in docker_pool._workers)  # noqa: SLF001
+
+
+def test_deep_pipeline_keeps_every_verdict_with_its_program(sandbox_image: str) -> None:
+    """Depth 8: jobs queued in the runner, verdicts sent several per write."""
+    progs = []
+    for i in range(240):
+        kind = i % 4
+        code = {0: f"assert {i} == {i}\n", 1: f"raise ValueError({i})\n",
+                2: f"print({i})\n", 3: "import sys\nsys.exit(3)\n"}[kind]
+        progs.append(Program(f"p{i}", code))
+    progs.insert(100, Program("slow", "import time\ntime.sleep(0.3)\n"))
+    cfg = SandboxConfig(workers=2, image=sandbox_image, pipeline_depth=8)
+    with open_pool(cfg) as pool:
+        by_id = {r.id: r for r in pool.run(progs)}
+        assert pool.stats["replaced"] == 0
+    assert len(by_id) == len(progs)
+    for i in range(240):
+        r = by_id[f"p{i}"]
+        kind = i % 4
+        if kind == 0:
+            assert r.status == "pass", r
+        elif kind == 1:
+            assert r.status == "fail" and r.exception == "ValueError", r
+            assert f"ValueError: {i}" in r.stderr_tail
+        elif kind == 2:
+            assert r.status == "pass" and r.stdout_tail == f"{i}\n", r
+        else:
+            assert r.status == "fail" and r.exit_code == 3, r
+    assert by_id["slow"].status == "pass"
+
+
+def test_queued_jobs_move_to_a_sandbox_that_ran_dry(sandbox_image: str) -> None:
+    """The first sandbox gets a slow job and 31 quick ones queued behind it, the
+    second 9 quick ones: once the second is idle, half the first one's queue moves."""
+    progs = [Program("slow", "import time\ntime.sleep(1.0)\n")]
+    progs += [Program(f"q{i}", f"assert {i} >= 0\n") for i in range(40)]
+    cfg = SandboxConfig(workers=2, image=sandbox_image, pipeline_depth=32)
+    with open_pool(cfg) as pool:
+        results = list(pool.run(progs))
+        assert pool.stats["stolen"] > 0, pool.stats
+        assert pool.stats["replaced"] == 0 and pool.stats["retried"] == 0
+        assert all(r.attempts == 1 for r in results), results
+        # the pool is still in order for the next run
+        again = list(pool.run(progs[1:11]))
+    assert sorted(r.id for r in results) == sorted(p.id for p in progs)
+    assert all(r.status == "pass" for r in results + again), results + again
+
+
 def test_verdict_fields(docker_pool: ProcessPool) -> None:
     code = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nraise KeyError('k')\n"
     (r,) = list(docker_pool.run([Program("fields", code)]))
@@ -60,6 +113,12 @@ def test_main_module_semantics(docker_pool: ProcessPool) -> None:
         assert sys.stdin.read() == ""
         print(random.random())
         assert os.getcwd().startswith("/work/job-")
+        assert os.environ["HOME"] == os.getcwd() == os.environ["TMPDIR"]
+        # Annotations are evaluated, as with `python3 prog.py`: the runner's own
+        # `from __future__ import annotations` must not leak into programs.
+        def f(x: int) -> int:
+            return x
+        assert f.__annotations__ == {"x": int, "return": int}, f.__annotations__
     """)
     results = list(docker_pool.run([Program(f"m{i}", code) for i in range(4)]))
     assert all(r.status == "pass" for r in results), results
