@@ -241,26 +241,45 @@ def take_section(
     return take_config(section.config, section.name, kwargs, values, section.option_prefix)
 
 
-def run_options(func: F) -> F:
-    """``--run``, ``--config``, ``--force`` and ``--log-level``: every stage command has them."""
-    func = click.option(
+def log_level_option(default: str = "warning") -> Callable[[F], F]:
+    """``--log-level``: how much the library logs."""
+    return click.option(
         "--log-level",
         type=click.Choice(["debug", "info", "warning", "error"]),
-        default="warning",
+        default=default,
         show_default=True,
         help="How much the library logs.",
-    )(func)
+    )
+
+
+def config_file_option(help_text: str) -> Callable[[F], F]:
+    """``--config FILE``: the TOML file whose sections set the command's options."""
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
+
+
+def out_dir_option(help_text: str) -> Callable[[F], F]:
+    """``--out DIR``: where a command writes its results."""
+    return click.option(
+        "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help=help_text
+    )
+
+
+def run_options(func: F) -> F:
+    """``--run``, ``--config``, ``--force`` and ``--log-level``: every stage command has them."""
+    func = log_level_option()(func)
     func = click.option(
         "--force",
         is_flag=True,
         help="Run the stage again from scratch even if it is complete (deletes its output).",
     )(func)
-    func = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="TOML file whose sections set this stage's options; command-line options win.",
+    func = config_file_option(
+        "TOML file whose sections set this stage's options; command-line options win."
     )(func)
     return run_dir_option(
         "Run directory: every stage reads its input from and writes its output here."

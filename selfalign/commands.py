@@ -89,6 +89,41 @@ def _with_sections(sections: Sequence[Section]) -> Callable[[Callable[..., Any]]
     return decorate
 
 
+def run_stages(
+    stages: Sequence[Stage],
+    run: RunDir,
+    configs: dict[str, Any],
+    *,
+    force: bool,
+    executor: str,
+    ray_address: str | None,
+    pipeline: Sequence[Stage],
+    titles: bool = False,
+) -> None:
+    """Run ``stages`` in order with one set of shared resources and one executor, showing
+    each stage's stats and report; what the next stage does not use is freed in between."""
+    from selfalign.config import save_resolved
+    from selfalign.pipeline import context
+    from selfalign.stage import Resources
+    from selfalign.stage_runner import run_stage
+
+    save_resolved(run, configs)
+    runner = _executor(executor, ray_address)
+    with Resources() as resources, contextlib.closing(runner):
+        ctx = context(run, configs, force=force, resources=resources, pipeline=pipeline)
+        for index, stage in enumerate(stages):
+            if titles:
+                console.rule(f"{stage.command}: {stage.summary}")
+            stats = run_stage(stage, ctx, progress=RichProgress(), executor=runner)
+            show_stats(stats)
+            for renderable in stage.report(stats) if stage.report else []:
+                console.print(renderable)
+            # Free what the next stage does not use (the model before the sandbox runs).
+            following = stages[index + 1] if index + 1 < len(stages) else None
+            keep = [configs[s.name] for s in following.uses] if following else []
+            resources.release_except(keep)
+
+
 def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
     """The ``selfalign <command>`` of one stage."""
     _check_options(stage.command, stage.sections)
@@ -103,25 +138,20 @@ def stage_command(stage: Stage, pipeline: Sequence[Stage]) -> click.Command:
         ray_address: str | None,
         **options: Any,
     ) -> None:
-        from selfalign.config import save_resolved
-        from selfalign.pipeline import context
-        from selfalign.stage import Resources
-        from selfalign.stage_runner import run_stage
-
         setup_logging(log_level)
         file_values = read_config_file(config_file, pipeline)
         configs: dict[str, Any] = {}
         for section in stage.sections:
             configs[section.name] = take_section(section, options, file_values, pipeline, configs)
-        run = RunDir(run_dir)
-        save_resolved(run, configs)
-        runner = _executor(executor, ray_address)
-        with Resources() as resources, contextlib.closing(runner):
-            ctx = context(run, configs, force=force, resources=resources, pipeline=pipeline)
-            stats = run_stage(stage, ctx, progress=RichProgress(), executor=runner)
-        show_stats(stats)
-        for renderable in stage.report(stats) if stage.report else []:
-            console.print(renderable)
+        run_stages(
+            [stage],
+            RunDir(run_dir),
+            configs,
+            force=force,
+            executor=executor,
+            ray_address=ray_address,
+            pipeline=pipeline,
+        )
 
     summary = stage.summary[:1].upper() + stage.summary[1:]
     callback.__doc__ = f"{summary}.\n\nReads {reads}; writes RUN/{stage.name}."
@@ -149,10 +179,7 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
         ray_address: str | None,
         **options: Any,
     ) -> None:
-        from selfalign.config import save_resolved
-        from selfalign.pipeline import context, funnel, resolve_section
-        from selfalign.stage import Resources
-        from selfalign.stage_runner import run_stage
+        from selfalign.pipeline import funnel, resolve_section
 
         setup_logging(log_level)
         file_values = read_config_file(config_file, pipeline)
@@ -166,20 +193,16 @@ def generate_command(pipeline: Sequence[Stage]) -> click.Command:
                         section, file_values, pipeline=pipeline, resolved=configs
                     )
         run = RunDir(run_dir)
-        save_resolved(run, configs)
-        runner = _executor(executor, ray_address)
-        with Resources() as resources, contextlib.closing(runner):
-            ctx = context(run, configs, force=force, resources=resources, pipeline=pipeline)
-            for index, stage in enumerate(stages):
-                console.rule(f"{stage.command}: {stage.summary}")
-                stats = run_stage(stage, ctx, progress=RichProgress(), executor=runner)
-                show_stats(stats)
-                for renderable in stage.report(stats) if stage.report else []:
-                    console.print(renderable)
-                # Free what the next stage does not use (the model before the sandbox runs).
-                following = stages[index + 1] if index + 1 < len(stages) else None
-                keep = [configs[s.name] for s in following.uses] if following else []
-                resources.release_except(keep)
+        run_stages(
+            stages,
+            run,
+            configs,
+            force=force,
+            executor=executor,
+            ray_address=ray_address,
+            pipeline=pipeline,
+            titles=True,
+        )
         console.print(funnel_table(funnel(run, pipeline), f"run {run.path}"))
 
     first = [s for s in pipeline if not s.in_generate]

@@ -20,8 +20,11 @@ from rich.table import Table
 
 from selfalign.cli_support import (
     RichProgress,
+    config_file_option,
     config_options,
     console,
+    log_level_option,
+    out_dir_option,
     read_config_file,
     setup_logging,
     take_config,
@@ -75,8 +78,11 @@ def _role_options(func: Any) -> Any:
             default=None,
             help=f"{what.capitalize()}: 'embedded' (SmolLM2-135M-Instruct), a trained output "
             "directory or a hub id; for an openai backend, the name the server expects"
-            + (" [default: embedded]." if role != "baseline" else
-               " (or take the baseline's answers from the questions file: --baseline-column)."),
+            + (
+                " [default: embedded]."
+                if role != "baseline"
+                else " (or take the baseline's answers from the questions file: --baseline-column)."
+            ),
         )(func)
     return func
 
@@ -134,28 +140,15 @@ def build_role(
     default=None,
     help="transformers backend: where the models run [default: auto].",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory for results.jsonl (per question) and summary.json "
-    "[default: runs/eval/arena-<model>-vs-<baseline>].",
+@out_dir_option(
+    "Directory for results.jsonl (per question) and summary.json "
+    "[default: runs/eval/arena-<model>-vs-<baseline>]."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file: [eval.arena] sets these options, [eval.arena.model], "
-    "[eval.arena.baseline] and [eval.arena.judge] the three models; command-line options win.",
+@config_file_option(
+    "TOML file: [eval.arena] sets these options, [eval.arena.model], "
+    "[eval.arena.baseline] and [eval.arena.judge] the three models; command-line options win."
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-    help="How much the library logs.",
-)
+@log_level_option()
 @config_options(ArenaConfig)
 @with_cli_errors
 def arena_command(

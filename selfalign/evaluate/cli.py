@@ -16,7 +16,10 @@ from rich.table import Table
 
 from selfalign.cli_support import (
     RichProgress,
+    config_file_option,
     console,
+    log_level_option,
+    out_dir_option,
     read_config_file,
     section_options,
     setup_logging,
@@ -57,28 +60,15 @@ def _mount() -> None:
 
 
 @eval_group.command(name="humaneval")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory for results.jsonl (per problem) and summary.json "
-    "[default: runs/eval/humaneval-<model>].",
+@out_dir_option(
+    "Directory for results.jsonl (per problem) and summary.json "
+    "[default: runs/eval/humaneval-<model>]."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file whose [model], [sandbox] and [eval.humaneval] sections set these "
-    "options; command-line options win.",
+@config_file_option(
+    "TOML file whose [model], [sandbox] and [eval.humaneval] sections set these "
+    "options; command-line options win."
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-    help="How much the library logs.",
-)
+@log_level_option()
 @section_options(MODEL)
 @section_options(SANDBOX)
 @section_options(HUMANEVAL)
@@ -137,27 +127,12 @@ TASKS = Section("eval.tasks", _task_config())
     help="Held-out tasks: OUT/heldout.jsonl of `selfalign train grpo`, or a data set folder "
     "(RUN/dataset: its sft rows' instructions and tests).",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory for results.jsonl and summary.json [default: runs/eval/tasks-<model>].",
+@out_dir_option("Directory for results.jsonl and summary.json [default: runs/eval/tasks-<model>].")
+@config_file_option(
+    "TOML file whose [model], [sandbox] and [eval.tasks] sections set these options; "
+    "command-line options win."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file whose [model], [sandbox] and [eval.tasks] sections set these options; "
-    "command-line options win.",
-)
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
-    show_default=True,
-    help="How much the library logs.",
-)
+@log_level_option()
 @section_options(MODEL)
 @section_options(SANDBOX)
 @section_options(TASKS)
@@ -194,9 +169,7 @@ def tasks_command(
 
 
 @eval_group.command(name="compare")
-@click.argument(
-    "summaries", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
-)
+@click.argument("summaries", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @with_cli_errors
 def compare_command(summaries: tuple[Path, ...]) -> None:
     """Show evaluations side by side: HumanEval runs and arena runs (summary.json files or
@@ -287,9 +260,7 @@ def show_humaneval_comparison(summaries: list[Path], title: str = "HumanEval") -
         row = [key] + ["-" if v is None else f"{100 * v:.1f}%" for v in values]
         if len(values) > 1:
             first, last = values[0], values[-1]
-            row.append(
-                "-" if first is None or last is None else f"{100 * (last - first):+.1f} pts"
-            )
+            row.append("-" if first is None or last is None else f"{100 * (last - first):+.1f} pts")
         table.add_row(*row)
     console.print(table)
     if len(comparison.labels) > 1:

@@ -17,8 +17,10 @@ import click
 from rich.table import Table
 
 from selfalign.cli_support import (
+    config_file_option,
     config_options,
     console,
+    log_level_option,
     read_config_file,
     setup_logging,
     take_config,
@@ -32,22 +34,11 @@ C = TypeVar("C")
 
 
 def _common_options(func: F) -> F:
-    func = click.option(
-        "--log-level",
-        type=click.Choice(["debug", "info", "warning", "error"]),
-        default="info",
-        show_default=True,
-        help="How much the library logs.",
+    func = log_level_option("info")(func)
+    return config_file_option(
+        "TOML file: [train] and [train.sft|dpo|reward|grpo] set these options "
+        "([sandbox] too for grpo); command-line options win."
     )(func)
-    func = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="TOML file: [train] and [train.sft|dpo|reward|grpo] set these options "
-        "([sandbox] too for grpo); command-line options win.",
-    )(func)
-    return func
 
 
 def section_values(file_values: Mapping[str, Any], kind: str) -> dict[str, Any]:

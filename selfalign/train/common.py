@@ -255,3 +255,55 @@ def save_final(trainer: Any, opts: TrainOptions) -> None:
     trainer.processing_class.save_pretrained(str(out))
 
 
+def drop_longer_than(
+    data: TrainingData,
+    length: Callable[[dict[str, Any]], int],
+    max_length: int,
+    reason: str,
+    id_column: str,
+) -> None:
+    """Skip, count and keep the reason of rows whose ``length`` (in tokens) passes
+    ``max_length``: TRL would cut or drop them without saying so."""
+    from selfalign.store import Rejection
+
+    kept: list[dict[str, Any]] = []
+    for row in data.rows:
+        n = length(row)
+        if n <= max_length:
+            kept.append(row)
+            continue
+        data.skipped[reason] += 1
+        data.rejections.append(
+            Rejection(
+                id=str(row.get(id_column, "")),
+                reason=reason,
+                record=row,
+                detail=f"{n} tokens > --max-length {max_length}",
+            )
+        )
+    data.rows = kept
+
+
+def training_context(
+    kind: str,
+    opts: TrainOptions,
+    hp: Hyperparameters,
+    device: Device,
+    base: str,
+    data: TrainingData,
+    template_source: str | None,
+    metrics: Callable[..., dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of ``run_training`` that every kind of training passes."""
+    context: dict[str, Any] = {
+        "kind": kind,
+        "opts": opts,
+        "hp": hp,
+        "device": device,
+        "base_model": opts.model if opts.model == base else f"{opts.model} ({base})",
+        "data": data,
+        "template_source": template_source,
+    }
+    if metrics is not None:
+        context["metrics"] = metrics
+    return context

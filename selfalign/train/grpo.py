@@ -30,6 +30,7 @@ from selfalign.store import atomic_write_text, dumps_line
 from selfalign.train.common import (
     Device,
     TrainResult,
+    drop_longer_than,
     load_model,
     load_tokenizer,
     lora_config,
@@ -37,6 +38,7 @@ from selfalign.train.common import (
     resolve_model_name,
     run_training,
     trainer_arguments,
+    training_context,
 )
 from selfalign.train.config import GRPOOptions, Hyperparameters
 from selfalign.train.data import DataError, TrainingData, load_training_data
@@ -71,26 +73,13 @@ def grpo_sandbox(opts: GRPOOptions, base: SandboxConfig | None = None) -> Sandbo
 
 def drop_long_prompts(data: TrainingData, tokenizer: Any, max_length: int) -> None:
     """Skip (and count) tasks whose prompt is longer than ``max_length`` tokens."""
-    from selfalign.store import Rejection
 
-    kept = []
-    for row in data.rows:
-        n = len(
+    def length(row: dict[str, Any]) -> int:
+        return len(
             tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
         )
-        if n <= max_length:
-            kept.append(row)
-            continue
-        data.skipped["prompt_too_long"] += 1
-        data.rejections.append(
-            Rejection(
-                id=row.get("task_id", ""),
-                reason="prompt_too_long",
-                record=row,
-                detail=f"{n} tokens > --max-length {max_length}",
-            )
-        )
-    data.rows = kept
+
+    drop_longer_than(data, length, max_length, "prompt_too_long", "task_id")
 
 
 def write_heldout(out: Path, rows: list[dict[str, Any]]) -> Path:
@@ -237,16 +226,9 @@ def build_grpo_trainer(
             "sandbox_pools_opened": getattr(runner, "opened", None),
         }
 
-    context = {
-        "kind": "grpo",
-        "opts": opts,
-        "hp": hp,
-        "device": device,
-        "base_model": opts.model if opts.model == base else f"{opts.model} ({base})",
-        "data": data,
-        "template_source": template_source,
-        "metrics": metrics,
-    }
+    context = training_context(
+        "grpo", opts, hp, device, base, data, template_source, metrics
+    )
     return trainer, context
 
 

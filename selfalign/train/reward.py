@@ -25,12 +25,14 @@ from selfalign.store import Rejection
 from selfalign.train.common import (
     Device,
     TrainResult,
+    drop_longer_than,
     load_tokenizer,
     lora_config,
     pick_device,
     resolve_model_name,
     run_training,
     trainer_arguments,
+    training_context,
 )
 from selfalign.train.config import Hyperparameters, RewardOptions
 from selfalign.train.data import DataError, TrainingData, load_training_data
@@ -87,26 +89,15 @@ def split_by_task(
 def drop_long_pairs(data: TrainingData, tokenizer: Any, max_length: int) -> None:
     """Skip (and count) pairs whose chosen or rejected conversation is longer than
     ``max_length`` tokens: TRL would drop them without saying so."""
-    kept: list[dict[str, Any]] = []
-    for row in data.rows:
-        lengths = [
+
+    def length(row: dict[str, Any]) -> int:
+        return max(
             len(tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=True))
             for side in ("chosen", "rejected")
-        ]
-        if max(lengths) <= max_length:
-            kept.append(row)
-            continue
-        data.skipped["longer_than_max_length"] += 1
-        data.rejections.append(
-            Rejection(
-                id=row.get("id", ""),
-                reason="longer_than_max_length",
-                record=row,
-                detail=f"{max(lengths)} tokens > --max-length {max_length}",
-            )
         )
-    data.rows = kept
-    if not kept:
+
+    drop_longer_than(data, length, max_length, "longer_than_max_length", "id")
+    if not data.rows:
         raise DataError(
             f"every pair is longer than --max-length {max_length} tokens; raise --max-length"
         )
@@ -258,16 +249,9 @@ def build_reward_trainer(
             out["heldout_accuracy_before"] = before["accuracy"] if before else None
         return out
 
-    context = {
-        "kind": "reward",
-        "opts": opts,
-        "hp": hp,
-        "device": device,
-        "base_model": opts.model if opts.model == base else f"{opts.model} ({base})",
-        "data": data,
-        "template_source": template_source,
-        "metrics": metrics,
-    }
+    context = training_context(
+        "reward", opts, hp, device, base, data, template_source, metrics
+    )
     return trainer, context
 
 

@@ -19,6 +19,7 @@ from selfalign.train.common import (
     resolve_model_name,
     run_training,
     trainer_arguments,
+    training_context,
 )
 from selfalign.train.config import SFTOptions
 from selfalign.train.data import load_training_data
@@ -64,15 +65,9 @@ def build_sft_trainer(
         peft_config=lora_config(opts),
         callbacks=list(callbacks or []),
     )
-    context = {
-        "kind": "sft",
-        "opts": opts,
-        "hp": hp,
-        "device": device,
-        "base_model": opts.model if opts.model == base else f"{opts.model} ({base})",
-        "data": data,
-        "template_source": template_source,
-    }
+    context = training_context(
+        "sft", opts, hp, device, base, data, template_source
+    )
     return trainer, context
 
 

@@ -30,18 +30,21 @@ def _exported(run: RunDir) -> Path:
     sandbox is covered by the end-to-end test.
     """
     tasks, attempts, verdicts = [], [], []
-    for t in range(4):
+    # Four different programs: near-dedup compares code with identifiers renamed, so
+    # `x + 1` and `x + 2` would be one program.
+    bodies = [("x + 1", 2), ("x * 3", 3), ("abs(x) - 7", -6), ("len(str(x))", 1)]
+    for t, (right, expected) in enumerate(bodies):
         task = Task(
             id=f"task{t}",
             parent_id="c",
-            instruction=f"Write f{t}(x) returning x + {t}.",
+            instruction=f"Write f{t}(x) returning {right}.",
             category="function",
             difficulty="easy",
         )
         tasks.append(task)
-        for s, (status, body) in enumerate((("pass", f"x + {t}"), ("fail", f"x - {t} - 1"))):
+        for s, (status, body) in enumerate((("pass", right), ("fail", "None"))):
             solution = f"def f{t}(x):\n    return {body}\n"
-            tests = f"assert f{t}(1) == {1 + t}\n"
+            tests = f"assert f{t}(1) == {expected}\n"
             aid = stable_id("attempt", t, s)
             attempts.append(
                 Attempt(
