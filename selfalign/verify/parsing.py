@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 from functools import lru_cache
 
 
@@ -110,3 +111,71 @@ def walk(node: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) -> list[a
                         if parents is not None:
                             parents[v] = n
     return out
+
+
+class _Inliner(ast.NodeTransformer):
+    """``exec("<code>")`` statements become that code; ``eval("<expr>")`` that expression."""
+
+    def __init__(self) -> None:
+        self.changed = False
+
+    @staticmethod
+    def _code(node: ast.AST, name: str) -> str | None:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == name
+            and len(node.args) >= 1
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            return node.args[0].value
+        return None
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field_name, value in ast.iter_fields(node):
+            if not isinstance(value, list) or not value or not isinstance(value[0], ast.stmt):
+                continue
+            out: list[ast.AST] = []
+            for stmt in value:
+                code = self._code(stmt.value, "exec") if isinstance(stmt, ast.Expr) else None
+                tree = parse(code) if code is not None else None
+                if tree is not None and tree.body:
+                    self.changed = True
+                    body = [self.visit(s) for s in copy.deepcopy(tree).body]
+                    for s in body:
+                        ast.copy_location(s, stmt)
+                    out.extend(body)
+                else:
+                    out.append(stmt)
+            setattr(node, field_name, out)
+        return super().generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        code = self._code(node, "eval")
+        if code is not None:
+            try:
+                expr = ast.parse(code.strip(), mode="eval").body
+            except (SyntaxError, ValueError, MemoryError, RecursionError):
+                expr = None
+            if expr is not None:
+                self.changed = True
+                return ast.copy_location(expr, node)
+        return self.generic_visit(node)
+
+
+@lru_cache(maxsize=256)
+def inline_exec(source: str) -> str:
+    """``source`` with the constant strings it runs through ``exec``/``eval`` written out
+    as code, so that the static checks see them; ``source`` itself when there are none."""
+    tree = parse(source)
+    if tree is None or "exec" not in source and "eval" not in source:
+        return source
+    inliner = _Inliner()
+    new = inliner.visit(copy.deepcopy(tree))
+    if not inliner.changed:
+        return source
+    try:
+        return ast.unparse(ast.fix_missing_locations(new)) + "\n"
+    except (ValueError, RecursionError):
+        return source

@@ -57,13 +57,15 @@ tests use nothing the solution defines, other than names they rebind themselves.
 from __future__ import annotations
 
 import ast
+import copy
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from selfalign.curate.program import is_main_guard
 from selfalign.verify.findings import Finding
 from selfalign.verify.names import Names, last_part
-from selfalign.verify.parsing import Index, index, parse, walk
+from selfalign.verify.parsing import Index, index, inline_exec, parse, walk
 
 # Why a check does not count; None (EFFECTIVE) means it does.
 EFFECTIVE: str | None = None
@@ -169,17 +171,75 @@ def _literal_value(node: ast.expr) -> tuple[bool, object]:
         return False, None
 
 
-def constant_truth(node: ast.expr) -> bool | None:
-    """The truth value of a condition known without running it, or None."""
+# What the program's environment fixes: it runs as ``__main__``, with assertions on,
+# on some Python 3 (``sys.version_info`` is tried at both ends of 3.x).
+PROGRAM_NAMES: dict[str, object] = {"__name__": "__main__", "__debug__": True}
+_VERSIONS = ((3, 0, 0, "final", 0), (3, 99, 99, "final", 0))
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, env: Mapping[str, object], version: tuple[object, ...]) -> None:
+        self.env = env
+        self.version = version
+        self.unknown = False
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.env:
+            return ast.copy_location(ast.Constant(value=self.env[node.id]), node)
+        if node.id not in ("True", "False", "None"):
+            self.unknown = True
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if (
+            node.attr == "version_info"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
+            return ast.copy_location(
+                ast.Tuple(elts=[ast.Constant(value=v) for v in self.version], ctx=ast.Load()),
+                node,
+            )
+        self.unknown = True
+        return node
+
+
+def _environment_truth(node: ast.expr, env: Mapping[str, object]) -> bool | None:
+    """The truth of a condition over names whose value is known (``__name__``, module
+    constants, ``sys.version_info``), when it is the same on every Python 3."""
+    names = {n.id for n in walk(node) if isinstance(n, ast.Name)}
+    uses_version = "version_info" in {n.attr for n in walk(node) if isinstance(n, ast.Attribute)}
+    if not (names & set(env)) and not uses_version:
+        return None
+    truths = set()
+    for version in _VERSIONS if uses_version else _VERSIONS[:1]:
+        sub = _Substitute(env, version)
+        new = sub.visit(copy.deepcopy(node))
+        if sub.unknown or not isinstance(new, ast.expr) or any(
+            isinstance(n, _NOT_LITERAL) and not isinstance(n, ast.Subscript) for n in walk(new)
+        ):
+            return None
+        try:
+            code = compile(ast.fix_missing_locations(ast.Expression(new)), "<test>", "eval")
+            truths.add(bool(eval(code, {"__builtins__": {}}, {})))  # noqa: S307
+        except Exception:  # noqa: BLE001 - a condition that raises is not a constant
+            return None
+    return truths.pop() if len(truths) == 1 else None
+
+
+def constant_truth(node: ast.expr, env: Mapping[str, object] | None = None) -> bool | None:
+    """The truth value of a condition known without running it, or None.
+
+    ``env`` holds names whose value is known (see :data:`PROGRAM_NAMES`)."""
     if isinstance(node, ast.Name) and node.id == "__debug__":
         return True
     if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
         return node.id == "True"
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-        inner = constant_truth(node.operand)
+        inner = constant_truth(node.operand, env)
         return None if inner is None else not inner
     if isinstance(node, ast.BoolOp):
-        values = [constant_truth(v) for v in node.values]
+        values = [constant_truth(v, env) for v in node.values]
         if isinstance(node.op, ast.And):
             if any(v is False for v in values):
                 return False
@@ -196,6 +256,8 @@ def constant_truth(node: ast.expr) -> bool | None:
                 return bool(eval(compile(ast.Expression(node), "<test>", "eval"), {}, {}))  # noqa: S307
             except Exception:  # noqa: BLE001 - a literal that raises is not a constant guard
                 return None
+    if env is not None:
+        return _environment_truth(node, env)
     return None
 
 
@@ -266,7 +328,7 @@ def solution_names(solution: str) -> set[str]:
 
 def solution_definitions(solution: str) -> dict[str, str]:
     """Top-level names of the solution and what they are: ``function``, ``class`` or ``value``."""
-    tree = parse(solution)
+    tree = parse(inline_exec(solution))
     if tree is None:
         return {}
     names: dict[str, str] = {}
@@ -349,12 +411,83 @@ def _raises_again(body: list[ast.stmt]) -> bool:
     return False
 
 
-def _catches(handler: ast.ExceptHandler) -> bool:
-    """Does this handler catch a failed check (``AssertionError`` or wider)?"""
+def _catches(handler: ast.ExceptHandler, bound: Mapping[str, ast.expr] | None = None) -> bool:
+    """Does this handler catch a failed check (``AssertionError`` or wider)?
+
+    ``bound`` resolves names bound once to an exception or a tuple of them
+    (``Expected = AssertionError``, ``except Expected:``)."""
     if handler.type is None:
         return True
-    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    pending = [handler.type]
+    types: list[ast.expr] = []
+    while pending and len(types) < 100:
+        t = pending.pop()
+        if isinstance(t, ast.Tuple):
+            pending.extend(t.elts)
+        elif isinstance(t, ast.Name) and bound and t.id in bound and bound[t.id] is not t:
+            pending.append(bound[t.id])
+        else:
+            types.append(t)
     return any(last_part(ast.unparse(t)) in _SWALLOWING for t in types)
+
+
+_MUTABLE_SCOPES = {"globals", "vars", "setattr", "exec", "eval", "locals"}
+
+
+def _bindings(tree: ast.Module, nodes: list[ast.AST], solution: str
+              ) -> tuple[dict[str, ast.expr], dict[str, object]]:
+    """Top-level names bound exactly once by a plain assignment (and nowhere else in the
+    tests, nor declared ``global`` by the solution): name -> the value's expression; and
+    those whose value is an immutable literal: name -> the value."""
+    stores: Counter[str] = Counter()
+    for n in nodes:
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            stores[n.id] += 1
+        elif isinstance(n, ast.Global | ast.Nonlocal):
+            stores.update({name: 2 for name in n.names})
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stores[n.name] += 1
+        elif isinstance(n, ast.Import | ast.ImportFrom):
+            for a in n.names:
+                stores[(a.asname or a.name).split(".")[0]] += 1
+        elif isinstance(n, ast.arg):
+            stores[n.arg] += 1
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            stores[n.name] += 1
+        elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
+            stores[n.name] += 1
+        elif (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id in _MUTABLE_SCOPES
+        ) or (isinstance(n, ast.Name) and n.id == "__main__"):
+            return {}, {}  # the tests may rebind names in ways not seen here
+    sol = parse(solution) if solution else None
+    if sol is not None:
+        for n in walk(sol):
+            if isinstance(n, ast.Global):
+                stores.update({name: 2 for name in n.names})
+    bound: dict[str, ast.expr] = {}
+    constants: dict[str, object] = {}
+    for stmt in tree.body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and stores[stmt.targets[0].id] == 1
+        ):
+            name = stmt.targets[0].id
+            bound[name] = stmt.value
+            ok, value = _literal_value(stmt.value) if is_literal(stmt.value) else (False, None)
+            if ok and _immutable(value):
+                constants[name] = value
+    return bound, constants
+
+
+def _immutable(value: object) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | complex | str | bytes)
 
 
 def _finally_escapes(body: list[ast.stmt]) -> bool:
@@ -460,6 +593,9 @@ class _Analysis:
                     if isinstance(t, ast.Name):
                         self.aliases[t.id] = node.value.id
         self.swallowing_managers = self._swallowing_managers()
+        self.bound, constants = _bindings(tree, idx.nodes, solution)
+        self.env: dict[str, object] = {**PROGRAM_NAMES, **constants}
+        self._skip_stack: set[ast.AST] = set()
         self.defined = solution_definitions(solution)
         self.mocked: set[str] = set()
         self.events: dict[ast.AST, list[_Event]] = {}
@@ -470,6 +606,10 @@ class _Analysis:
         self._seen_findings: set[tuple[str, int]] = set()
 
     # -- bookkeeping -----------------------------------------------------------------
+
+    def truth(self, node: ast.expr) -> bool | None:
+        """:func:`constant_truth` with the names the program fixes (``__name__``, constants)."""
+        return constant_truth(node, self.env)
 
     def finding(self, family: str, line: int, detail: str) -> None:
         if (family, line) in self._seen_findings:
@@ -529,6 +669,8 @@ class _Analysis:
                          ) -> list[tuple[str, ast.expr]]:
         out = []
         for d in node.decorator_list:
+            if isinstance(d, ast.Name) and isinstance(self.bound.get(d.id), ast.Call):
+                d = self.bound[d.id]  # ``later = unittest.skip("..."); @later``
             target = d.func if isinstance(d, ast.Call) else d
             out.append((self.names.qualname(target) or "", d))
         return out
@@ -542,7 +684,7 @@ class _Analysis:
             if short == "expectedFailure":
                 return "expected_failure"
             if short in ("skipIf", "skipUnless") and isinstance(d, ast.Call) and d.args:
-                truth = constant_truth(d.args[0])
+                truth = self.truth(d.args[0])
                 if (short == "skipIf" and truth is True) or (
                     short == "skipUnless" and truth is False
                 ):
@@ -553,12 +695,19 @@ class _Analysis:
         reason = self._skip_decorator(cls)
         if reason:
             return reason
+        for node in self.tree.body:
+            if (
+                isinstance(node, ast.FunctionDef)
+                and node.name == "setUpModule"
+                and self._block_exit(node.body) == "skipped"
+            ):
+                return "skipped"
         for item in cls.body:
             if (
                 isinstance(item, ast.Assign)
                 and any(isinstance(t, ast.Name) and t.id == "__unittest_skip__"
                         for t in item.targets)
-                and constant_truth(item.value) is True
+                and self.truth(item.value) is True
             ):
                 return "skipped"
             if (
@@ -662,8 +811,18 @@ class _Analysis:
                 return "dead_code"
             if last_part(name) == "skipTest" or name in _SKIP_CALLS:
                 return "skipped"
+            # A local helper (``self.require_gpu()``) that always skips.
+            helpers = [t for t in self._local_targets(stmt.value.func)
+                       if isinstance(t, ast.FunctionDef | ast.AsyncFunctionDef)]
+            if helpers and not (set(helpers) & self._skip_stack):
+                self._skip_stack.update(helpers)
+                try:
+                    if all(self._block_exit(h.body) == "skipped" for h in helpers):
+                        return "skipped"
+                finally:
+                    self._skip_stack.difference_update(helpers)
         if isinstance(stmt, ast.If):
-            truth = True if is_main_guard(stmt) else constant_truth(stmt.test)
+            truth = True if is_main_guard(stmt) else self.truth(stmt.test)
             body_exit = self._block_exit(stmt.body)
             else_exit = self._block_exit(stmt.orelse) if stmt.orelse else None
             if truth is True:
@@ -700,6 +859,8 @@ class _Analysis:
     def _swallows(self, stmt: ast.With | ast.AsyncWith) -> bool:
         for item in stmt.items:
             expr = item.context_expr
+            if isinstance(expr, ast.Name) and expr.id in self.bound:
+                expr = self.bound[expr.id]  # ``quiet = suppress(AssertionError); with quiet:``
             if isinstance(expr, ast.Call):
                 name = self.names.call_name(expr)
                 if last_part(name) == "suppress" and any(
@@ -746,13 +907,13 @@ class _Analysis:
         if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign):
             self._assignment(stmt)
         if isinstance(stmt, ast.If):
-            truth = True if is_main_guard(stmt) else constant_truth(stmt.test)
+            truth = True if is_main_guard(stmt) else self.truth(stmt.test)
             self.expression(stmt.test, ctx)
             self.body(stmt.body, ctx if truth is not False else (ctx or "constant_guard"))
             self.body(stmt.orelse, ctx if truth is not True else (ctx or "constant_guard"))
             return
         if isinstance(stmt, ast.While):
-            truth = constant_truth(stmt.test)
+            truth = self.truth(stmt.test)
             self.expression(stmt.test, ctx)
             self.body(stmt.body, ctx if truth is not False else (ctx or "constant_guard"))
             self.body(stmt.orelse, ctx)
@@ -766,7 +927,7 @@ class _Analysis:
         if isinstance(stmt, ast.Try | ast.TryStar):
             escapes = _finally_escapes(stmt.finalbody)
             swallow = escapes or any(
-                _catches(h) and not _raises_again(h.body) for h in stmt.handlers
+                _catches(h, self.bound) and not _raises_again(h.body) for h in stmt.handlers
             )
             self.body(stmt.body, ctx or ("swallowed" if swallow else None))
             for handler in stmt.handlers:
@@ -1002,6 +1163,22 @@ class _Analysis:
             owner = last_part(ast.unparse(call.args[0]))
             attr = call.args[1].value
             target = attr if attr in defined else owner if owner in defined else None
+        if (
+            first is not None
+            and isinstance(first, ast.Call)
+            and self.names.call_name(first) in ("globals", "vars", "locals")
+        ):
+            # ``patch.dict(globals(), {"add": ...})`` replaces names of the program.
+            values = [a for a in call.args[1:] if isinstance(a, ast.Dict)]
+            keys = [k.value for d in values for k in d.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+            keys += [k.arg for k in call.keywords if k.arg]
+            for key in keys:
+                if key in defined:
+                    self.mocked.add(key)
+                    self.finding("mocks_solution", call.lineno,
+                                 f"the tests replace {key}, which the solution defines, "
+                                 "with a mock")
         if target and target in defined:
             self.mocked.add(target)
             self.finding("mocks_solution", call.lineno,
@@ -1030,6 +1207,43 @@ def _rebound(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str], na
             for a in node.names:
                 bind((a.asname or a.name).split(".")[0], node.lineno)
     for node in nodes:
+        # __main__.add = ..., sys.modules[__name__].add = ...
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(t, ast.Attribute) and _is_main_module(t.value, names):
+                    bind(t.attr, node.lineno)
+        # globals().update(add=...), globals().update({"add": ...}), globals()[key] = ...
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("update", "setdefault", "__setitem__")
+            and isinstance(node.func.value, ast.Call)
+            and names.call_name(node.func.value) in ("globals", "vars", "locals")
+        ):
+            for k in node.keywords:
+                if k.arg:
+                    bind(k.arg, node.lineno)
+            for a in node.args:
+                if isinstance(a, ast.Dict):
+                    for key in a.keys:
+                        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                            bind(key.value, node.lineno)
+                elif isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    bind(a.value, node.lineno)
+                else:
+                    for name in _dynamic_names(defined):
+                        bind(name, node.lineno)
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if (
+                    isinstance(t, ast.Subscript)
+                    and isinstance(t.value, ast.Call)
+                    and names.call_name(t.value) in ("globals", "vars", "locals")
+                    and not (isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str))
+                ):
+                    # A computed key: any function of the solution may be the one replaced.
+                    for name in _dynamic_names(defined):
+                        bind(name, node.lineno)
         # globals()["add"] = ..., setattr(sys.modules[__name__], "add", ...)
         if isinstance(node, ast.Assign):
             for t in node.targets:
@@ -1054,14 +1268,50 @@ def _rebound(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str], na
     return out
 
 
+def _is_main_module(node: ast.expr, names: Names) -> bool:
+    """``__main__`` (imported) or ``sys.modules[...]``: the module the program runs as."""
+    if names.qualname(node) == "__main__":
+        return True
+    return isinstance(node, ast.Subscript) and names.qualname(node.value) == "sys.modules"
+
+
+def _dynamic_names(defined: dict[str, str]) -> list[str]:
+    return [name for name, kind in defined.items() if kind in ("function", "class")]
+
+
+def _shadowed(node: ast.Name, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Is this name a parameter or a local variable of a function around it (so that it
+    does not refer to the solution's top-level name)?"""
+    parent = parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            a = parent.args
+            params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+            params |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+            if node.id in params:
+                return True
+            if not isinstance(parent, ast.Lambda):
+                declared = {n for s in walk(parent) if isinstance(s, ast.Global | ast.Nonlocal)
+                            for n in s.names}
+                stored = any(
+                    isinstance(s, ast.Name) and s.id == node.id and isinstance(s.ctx, ast.Store)
+                    for stmt in parent.body for s in walk(stmt)
+                )
+                if stored and node.id not in declared:
+                    return True
+        parent = parents.get(parent)
+    return False
+
+
 def _uses_solution(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str],
-                   rebound: dict[str, int], mocked: set[str]) -> bool:
+                   rebound: dict[str, int], mocked: set[str],
+                   parents: dict[ast.AST, ast.AST]) -> bool:
     """Do the tests use something the solution defines, that they did not replace first?"""
     attrs = {n.attr for n in nodes if isinstance(n, ast.Attribute)}
     top_level: set[ast.AST] | None = None
     for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in defined:
-            if node.id in mocked:
+            if node.id in mocked or _shadowed(node, parents):
                 continue
             line = rebound.get(node.id)
             if line is None:
@@ -1080,7 +1330,8 @@ def analyse_tests(tests: str, solution: str = "") -> TestAnalysis:
     """Count the checks of ``tests`` that run and could fail, and say why they are vacuous if so."""
     if not tests.strip():
         return TestAnalysis(vacuous_reason="no test code")
-    idx = index(tests)
+    # Code the tests run through exec("...")/eval("...") is analysed as their own code.
+    idx = index(inline_exec(tests))
     if idx is None:
         return TestAnalysis(vacuous_reason="tests do not parse: SyntaxError")
     tree = idx.tree
@@ -1114,7 +1365,7 @@ def analyse_tests(tests: str, solution: str = "") -> TestAnalysis:
         else:
             result.vacuous_reason = "no assert"
         return result
-    if defined and not _uses_solution(tree, idx.nodes, defined, rebound, mocked):
+    if defined and not _uses_solution(tree, idx.nodes, defined, rebound, mocked, idx.parents):
         replaced = sorted(set(rebound) | mocked)
         if replaced:
             lines = [f.line for f in result.findings

@@ -190,7 +190,7 @@ def test_the_generation_stages_keep_their_prefixes_through_llama_cpp(llama_serve
     assert executed.exit_code == 0, executed.output
     judge_args = ["--judge-backend", "openai", "--judge-base-url", llama_server.base_url]
     judge_args += ["--judge-model", "embedded", "--prefill", "--preferences", "readability"]
-    judge_args += ["--max-tokens", "48"]
+    judge_args += ["--max-tokens", "48", "--tasks", "all"]
     judged = CliRunner().invoke(cli, ["judge", "--run", str(run), *judge_args])
     assert judged.exit_code == 0, f"{judged.output}\n{llama_server.log_tail()}"
     judgments = _records(run, "judgments")
