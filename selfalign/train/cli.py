@@ -69,6 +69,27 @@ def _options(cls: type[C], kind: str, config_file: Path | None, options: dict[st
     return opts
 
 
+def _train(
+    kind: str,
+    cls: type[C],
+    config_file: Path | None,
+    log_level: str,
+    options: dict[str, Any],
+    train: Callable[[C], Any],
+    user_errors: tuple[type[Exception], ...] = (),
+) -> None:
+    """Read the options, train, show the table; a data or set-up problem is a ConfigError."""
+    from selfalign.train.data import DataError
+
+    setup_logging(log_level)
+    opts = _options(cls, kind, config_file, options)
+    try:
+        result = train(opts)
+    except (DataError, *user_errors) as exc:
+        raise ConfigError(str(exc)) from exc
+    _show(result)
+
+
 def _show(result: Any) -> None:
     if not _is_main_process():
         return
@@ -117,17 +138,10 @@ def sft_command(config_file: Path | None, log_level: str, **options: Any) -> Non
 
     Multi-GPU: accelerate launch -m selfalign.train.sft --data RUN/dataset --out DIR ...
     """
-    from selfalign.train.data import DataError
     from selfalign.train.sft import train_sft
     from selfalign.train.template import TemplateError
 
-    setup_logging(log_level)
-    opts = _options(SFTOptions, "sft", config_file, options)
-    try:
-        result = train_sft(opts)
-    except (DataError, TemplateError) as exc:
-        raise ConfigError(str(exc)) from exc
-    _show(result)
+    _train("sft", SFTOptions, config_file, log_level, options, train_sft, (TemplateError,))
 
 
 @train_group.command(name="dpo")
@@ -140,16 +154,9 @@ def dpo_command(config_file: Path | None, log_level: str, **options: Any) -> Non
     Start from the SFT output with --model DIR. Multi-GPU:
     accelerate launch -m selfalign.train.dpo --data RUN/dataset --model SFT_DIR --out DIR ...
     """
-    from selfalign.train.data import DataError
     from selfalign.train.dpo import train_dpo
 
-    setup_logging(log_level)
-    opts = _options(DPOOptions, "dpo", config_file, options)
-    try:
-        result = train_dpo(opts)
-    except DataError as exc:
-        raise ConfigError(str(exc)) from exc
-    _show(result)
+    _train("dpo", DPOOptions, config_file, log_level, options, train_dpo)
 
 
 @train_group.command(name="reward")
@@ -163,16 +170,9 @@ def reward_command(config_file: Path | None, log_level: str, **options: Any) -> 
     loads with AutoModelForSequenceClassification. Multi-GPU:
     accelerate launch -m selfalign.train.reward --data RUN/dataset --out DIR ...
     """
-    from selfalign.train.data import DataError
     from selfalign.train.reward import train_reward
 
-    setup_logging(log_level)
-    opts = _options(RewardOptions, "reward", config_file, options)
-    try:
-        result = train_reward(opts)
-    except DataError as exc:
-        raise ConfigError(str(exc)) from exc
-    _show(result)
+    _train("reward", RewardOptions, config_file, log_level, options, train_reward)
 
 
 @train_group.command(name="grpo")
@@ -187,18 +187,19 @@ def grpo_command(config_file: Path | None, log_level: str, **options: Any) -> No
     accelerate launch -m selfalign.train.grpo --data RUN/dataset --model SFT_DIR --out DIR ...
     """
     from selfalign.sandbox import SandboxConfig, SandboxUnavailable
-    from selfalign.train.data import DataError
     from selfalign.train.grpo import train_grpo
     from selfalign.train.sandbox_session import SandboxBroken
 
-    setup_logging(log_level)
-    opts = _options(GRPOOptions, "grpo", config_file, options)
     try:
         sandbox = take_config(SandboxConfig, "sandbox", {}, read_config_file(config_file))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    try:
-        result = train_grpo(opts, sandbox)
-    except (DataError, SandboxUnavailable, SandboxBroken) as exc:
-        raise ConfigError(str(exc)) from exc
-    _show(result)
+    _train(
+        "grpo",
+        GRPOOptions,
+        config_file,
+        log_level,
+        options,
+        lambda opts: train_grpo(opts, sandbox),
+        (SandboxUnavailable, SandboxBroken),
+    )
