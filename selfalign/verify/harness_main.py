@@ -45,12 +45,32 @@ import zlib
 MARKER = "SELFALIGN-STRENGTH "
 _SIGNALS = [
     getattr(signal, name)
-    for name in ("SIGINT", "SIGTERM", "SIGALRM", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGPIPE",
-                 "SIGVTALRM", "SIGCHLD", "SIGPROF", "SIGQUIT", "SIGTRAP", "SIGWINCH")
+    for name in (
+        "SIGINT",
+        "SIGTERM",
+        "SIGALRM",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGHUP",
+        "SIGPIPE",
+        "SIGVTALRM",
+        "SIGCHLD",
+        "SIGPROF",
+        "SIGQUIT",
+        "SIGTRAP",
+        "SIGWINCH",
+    )
     if hasattr(signal, name)
 ]
-_SYS_ATTRS = ("stdout", "stderr", "stdin", "excepthook", "displayhook", "breakpointhook",
-              "unraisablehook")
+_SYS_ATTRS = (
+    "stdout",
+    "stderr",
+    "stdin",
+    "excepthook",
+    "displayhook",
+    "breakpointhook",
+    "unraisablehook",
+)
 
 
 class _CpuLimit(BaseException):  # noqa: N818 - raised like a signal, not an error
@@ -78,6 +98,9 @@ def next_run(plan, out):
         if out[null] == "P":
             return None  # tests pass on the null implementation: decided
     perts = plan.get("perts", [])
+    sure = plan.get("sure", [])
+    if any(out[i] == "P" for i in sure):
+        return None  # a module-level check passed with two expected values: decided
     done = [out[i] for i in perts if out[i] != "-"]
     if not any(c != "P" for c in done):
         for i in perts:
@@ -85,6 +108,9 @@ def next_run(plan, out):
                 return i
         if perts:
             return None  # every changed expectation still passed: decided
+    for i in sure:
+        if out[i] == "-":
+            return i  # each sure change must fail, even after another one did
     muts = plan.get("muts", [])
     need = plan.get("need", len(muts))
     killed = sum(1 for i in muts if out[i] not in ("-", "P"))
@@ -104,6 +130,8 @@ def weak_decided(plan, out):
         return True
     perts = plan.get("perts", [])
     if perts and all(out[i] == "P" for i in perts):
+        return True
+    if any(out[i] == "P" for i in plan.get("sure", [])):
         return True
     muts = plan.get("muts", [])
     if not muts:
@@ -338,8 +366,10 @@ class _Child:
             if "__future__" in prefix:
                 codes = [self.code_of(text, path, 0)]
             else:
-                codes = [self.code_of(prefix, path, 0),
-                         self.code_of(rest, path, prefix.count("\n"))]
+                codes = [
+                    self.code_of(prefix, path, 0),
+                    self.code_of(rest, path, prefix.count("\n")),
+                ]
         except SyntaxError:
             return "F", "SyntaxError"
         except (ValueError, MemoryError, RecursionError) as e:
@@ -353,10 +383,15 @@ class _Child:
         if sys.path:
             sys.path[0] = run_dir
         sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace")
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                      errors="backslashreplace", line_buffering=True)
+        sys.stdout = io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
+        )
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
         random.seed()
         outcome, exc = "P", ""
         try:
@@ -427,8 +462,9 @@ class _Child:
                 first = False
                 if step == "c":
                     began = time.process_time()
-                    code, exc = self.run_variant(cand["body"], cand["rest"],
-                                                 float(cand.get("cpu_s", 1.0)) * 3)
+                    code, exc = self.run_variant(
+                        cand["body"], cand["rest"], float(cand.get("cpu_s", 1.0)) * 3
+                    )
                     spent = time.process_time() - began
                     controls[ci] = code
                     if cand["plan"].get("calibrate"):
@@ -436,8 +472,9 @@ class _Child:
                     self.report(f"{ci} c {code} {exc or '-'} {spent:.6f}")
                 else:
                     v = cand["runs"][step]
-                    code, exc = self.run_variant(v.get("body", cand["body"]),
-                                                 v.get("rest", cand["rest"]), cpus[ci])
+                    code, exc = self.run_variant(
+                        v.get("body", cand["body"]), v.get("rest", cand["rest"]), cpus[ci]
+                    )
                     out[step] = code
                     # Reported before the clean-up: if restoring the state kills the
                     # child, the outcome is known and the next variant runs afresh.
@@ -521,8 +558,9 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
                 for fd in (0, 1, 2):
                     os.dup2(devnull, fd)
                 os.chdir(work)
-                _Child(work, w, devnull, scratch).main(cands, outs, controls, cpus, start,
-                                                      first_retry)
+                _Child(work, w, devnull, scratch).main(
+                    cands, outs, controls, cpus, start, first_retry
+                )
             except BaseException:  # noqa: BLE001
                 pass
             os._exit(2)
@@ -588,8 +626,10 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
         ci = _first_open(cands, outs, controls, current)
         if ci is None:
             continue
-        step = first_retry if (not reported and first_retry is not None) else _step(
-            cands[ci], outs[ci], controls[ci]
+        step = (
+            first_retry
+            if (not reported and first_retry is not None)
+            else _step(cands[ci], outs[ci], controls[ci])
         )
         if reported or step is None:
             if step is not None:
@@ -602,8 +642,13 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
             excs[ci][step] = "WallTimeLimit" if ended == "T" else "ChildDied"
     results = []
     for ci, cand in enumerate(cands):
-        item = {"key": cand["key"], "out": "".join(outs[ci]), "control": controls[ci],
-                "children": children[ci], "variant_cpu_s": round(cpus[ci], 6)}
+        item = {
+            "key": cand["key"],
+            "out": "".join(outs[ci]),
+            "control": controls[ci],
+            "children": children[ci],
+            "variant_cpu_s": round(cpus[ci], 6),
+        }
         null = cand["plan"].get("null")
         if null is not None and null in excs[ci]:
             item["null_exc"] = excs[ci][null]
@@ -629,8 +674,9 @@ def _main(payload):
     work_root = os.path.join(os.getcwd(), "strength")
     os.mkdir(work_root)
     try:
-        results = _run_all(data["candidates"], work_root, devnull, deadline,
-                           data.get("scratch", ()))
+        results = _run_all(
+            data["candidates"], work_root, devnull, deadline, data.get("scratch", ())
+        )
     finally:
         # The sandbox vouches for a job only when it left no directory behind.
         _remove_tree(work_root)

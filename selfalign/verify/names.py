@@ -82,7 +82,7 @@ class Names:
         """``a.b.c`` for a Name/Attribute chain (with import aliases resolved), else None."""
         name = self._qualname(node)
         if name is not None and name.startswith("__builtins__."):
-            return "builtins." + name[len("__builtins__."):]
+            return "builtins." + name[len("__builtins__.") :]
         return name
 
     def _qualname(self, node: ast.AST) -> str | None:
@@ -97,8 +97,10 @@ class Names:
                 base = self.qualname(attr[0])
                 return None if base is None else f"{base}.{attr[1]}"
             return _import_target(node)
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(
-            node.slice.value, str
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
         ):
             # ``m.__dict__["name"]`` and ``vars(m)["name"]`` are ``m.name``.
             owner: ast.expr | None = None
@@ -120,7 +122,7 @@ class Names:
         """The dotted name of the called function, or ``""`` (builtins by their own name)."""
         name = self.qualname(call.func) or ""
         if name.startswith("builtins.") and name.count(".") == 1:
-            return name[len("builtins."):]
+            return name[len("builtins.") :]
         return name
 
 

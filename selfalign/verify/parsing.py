@@ -39,14 +39,16 @@ class Source:
         end_col = getattr(node, "end_col_offset", None)
         if end_line is None or end_col is None:
             return None
-        return (self.offset(node.lineno, node.col_offset),  # type: ignore[attr-defined]
-                self.offset(end_line, end_col))
+        return (
+            self.offset(node.lineno, node.col_offset),  # type: ignore[attr-defined]
+            self.offset(end_line, end_col),
+        )
 
     def segment(self, node: ast.AST) -> str | None:
         span = self.span(node)
         if span is None:
             return None
-        return self.blob[span[0]:span[1]].decode("utf-8", errors="replace")
+        return self.blob[span[0] : span[1]].decode("utf-8", errors="replace")
 
     def replace(self, start: int, end: int, text: str) -> str:
         return (self.blob[:start] + text.encode("utf-8") + self.blob[end:]).decode("utf-8")

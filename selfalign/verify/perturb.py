@@ -50,6 +50,9 @@ class Perturbation:
     tests: str
     line: int
     description: str
+    sure: bool = False
+    """The changed check is a module-level ``assert``: it runs in every run that reaches
+    the end, so an honest program cannot pass it with both values."""
 
 
 def _changed(value: Any) -> tuple[bool, Any]:
@@ -94,11 +97,7 @@ def _sides(pair: list[ast.expr]) -> ast.expr | None:
 
 
 def _compare_site(node: ast.expr) -> ast.expr | None:
-    if (
-        isinstance(node, ast.Compare)
-        and len(node.ops) == 1
-        and isinstance(node.ops[0], ast.Eq)
-    ):
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
         return _sides([node.left, node.comparators[0]])
     return None
 
@@ -107,9 +106,11 @@ def _sites(nodes: list[ast.AST]) -> list[ast.expr]:
     out: list[ast.expr] = []
     for node in nodes:
         if isinstance(node, ast.Assert):
-            tests = node.test.values if isinstance(node.test, ast.BoolOp) and isinstance(
-                node.test.op, ast.And
-            ) else [node.test]
+            tests = (
+                node.test.values
+                if isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And)
+                else [node.test]
+            )
             for t in tests:
                 site = _compare_site(t)
                 if site is not None:
@@ -154,6 +155,16 @@ def perturb_expectations(tests: str, n: int, seed: int = 0) -> list[Perturbation
     sites = _sites(idx.nodes)
     digest = hashlib.sha256(tests.encode("utf-8")).hexdigest()
     random.Random(f"{seed}:{digest}").shuffle(sites)
+    top = {id(stmt) for stmt in idx.tree.body if isinstance(stmt, ast.Assert)}
+
+    def sure(node: ast.AST) -> bool:
+        parent = idx.parents.get(node)
+        while parent is not None and not isinstance(parent, ast.Assert):
+            parent = idx.parents.get(parent)
+        return parent is not None and id(parent) in top
+
+    # Sure sites first (stable: the seeded order otherwise).
+    sites.sort(key=lambda node: not sure(node))
     out: list[Perturbation] = []
     seen: set[str] = {tests}
     src = Source(tests)
@@ -174,8 +185,14 @@ def perturb_expectations(tests: str, n: int, seed: int = 0) -> list[Perturbation
             continue
         seen.add(new_tests)
         before = src.segment(node) or repr(value)
-        out.append(Perturbation(new_tests, node.lineno,
-                                f"line {node.lineno}: expected {before[:40]} -> {repr(new)[:40]}"))
+        out.append(
+            Perturbation(
+                new_tests,
+                node.lineno,
+                f"line {node.lineno}: expected {before[:40]} -> {repr(new)[:40]}",
+                sure=sure(node),
+            )
+        )
         if len(out) == n:
             break
     return out

@@ -38,6 +38,16 @@ reaches the exit code. These are the ways a check does not count (``family``):
 ``dead_code``
     after an unconditional ``return``/``raise``/``break``/``continue``/``sys.exit()``/
     ``os._exit()``/``os.exec*()`` in the same block.
+``result_ignored``
+    in ``unittest`` tests run only by a runner whose result nobody checks
+    (``ut.main(exit=False)`` under an alias, ``TextTestRunner().run(suite)``).
+
+Conditions are decided with what the program fixes (``__name__ == "__main__"``,
+``__debug__``, ``sys.version_info`` when every Python 3 agrees, and module constants:
+top-level names assigned once to an immutable literal); names bound once at top level
+are followed (an exception alias in ``except``, a ``suppress`` object in ``with``, a
+skip decorator kept in a name). Code run through ``exec``/``eval`` of a constant
+string is analysed as the tests' own.
 
 Besides, some findings are about the tests as a whole: ``rebinds_solution`` and
 ``mocks_solution`` (the tests define, assign, import or ``mock.patch`` a name the
@@ -58,11 +68,12 @@ from __future__ import annotations
 
 import ast
 import copy
+import unittest
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from selfalign.curate.program import is_main_guard
+from selfalign.curate.program import is_main_guard, testcase_classes
 from selfalign.verify.findings import Finding
 from selfalign.verify.names import Names, last_part
 from selfalign.verify.parsing import Index, index, inline_exec, parse, walk
@@ -80,6 +91,7 @@ CHECK_FAMILIES = (
     "skipped",
     "expected_failure",
     "dead_code",
+    "result_ignored",
 )
 _PHRASES = {
     "constant_guard": "under a condition that is always false",
@@ -92,6 +104,7 @@ _PHRASES = {
     "skipped": "in skipped unittest tests",
     "expected_failure": "in @expectedFailure tests, where a failure counts as success",
     "dead_code": "after an unconditional return, raise or exit",
+    "result_ignored": "run by a test runner whose result nobody checks",
 }
 # Findings that make the tests vacuous on their own: honest tests never do this.
 BLOCKING = {
@@ -117,20 +130,69 @@ _SWALLOWING = {"AssertionError", "Exception", "BaseException"}
 _EXITS = {"sys.exit", "os._exit", "exit", "quit", "os.abort", "pytest.exit", "builtins.exit"}
 _SKIP_CALLS = {"skipTest", "pytest.skip"}
 _SKIP_EXCEPTIONS = {"SkipTest", "unittest.SkipTest", "unittest.case.SkipTest"}
-_THREADS = {"threading.Thread", "threading.Timer", "_thread.start_new_thread",
-            "_thread.start_new", "Thread", "Timer"}
+_THREADS = {
+    "threading.Thread",
+    "threading.Timer",
+    "_thread.start_new_thread",
+    "_thread.start_new",
+    "Thread",
+    "Timer",
+}
 _PROCESSES = {"multiprocessing.Process", "Process", "multiprocessing.context.Process"}
-_SIGNAL_RAISERS = {"signal.raise_signal", "os.kill", "signal.pthread_kill", "os.killpg",
-                   "signal.setitimer", "signal.alarm"}
-_NON_CALLING = {"print", "str", "repr", "id", "type", "callable", "isinstance", "hasattr",
-                "len", "bool", "hash", "format", "getattr", "vars", "dir", "issubclass"}
-_SAFE_DECORATORS = {"staticmethod", "classmethod", "property", "functools.wraps",
-                    "functools.lru_cache", "functools.cache", "functools.cached_property",
-                    "contextlib.contextmanager", "dataclasses.dataclass", "lru_cache",
-                    "cache", "wraps", "contextmanager", "dataclass"}
-_MOCKS = {"unittest.mock.patch", "mock.patch", "patch", "unittest.mock.patch.object",
-          "mock.patch.object", "patch.object", "unittest.mock.patch.dict", "patch.dict",
-          "unittest.mock.patch.multiple", "patch.multiple"}
+_SIGNAL_RAISERS = {
+    "signal.raise_signal",
+    "os.kill",
+    "signal.pthread_kill",
+    "os.killpg",
+    "signal.setitimer",
+    "signal.alarm",
+}
+_NON_CALLING = {
+    "print",
+    "str",
+    "repr",
+    "id",
+    "type",
+    "callable",
+    "isinstance",
+    "hasattr",
+    "len",
+    "bool",
+    "hash",
+    "format",
+    "getattr",
+    "vars",
+    "dir",
+    "issubclass",
+}
+_SAFE_DECORATORS = {
+    "staticmethod",
+    "classmethod",
+    "property",
+    "functools.wraps",
+    "functools.lru_cache",
+    "functools.cache",
+    "functools.cached_property",
+    "contextlib.contextmanager",
+    "dataclasses.dataclass",
+    "lru_cache",
+    "cache",
+    "wraps",
+    "contextmanager",
+    "dataclass",
+}
+_MOCKS = {
+    "unittest.mock.patch",
+    "mock.patch",
+    "patch",
+    "unittest.mock.patch.object",
+    "mock.patch.object",
+    "patch.object",
+    "unittest.mock.patch.dict",
+    "patch.dict",
+    "unittest.mock.patch.multiple",
+    "patch.multiple",
+}
 
 
 @dataclass
@@ -177,6 +239,13 @@ PROGRAM_NAMES: dict[str, object] = {"__name__": "__main__", "__debug__": True}
 _VERSIONS = ((3, 0, 0, "final", 0), (3, 99, 99, "final", 0))
 
 
+def _constant(value: object) -> ast.expr:
+    """The expression of a literal value (tuples of literals too)."""
+    if isinstance(value, tuple):
+        return ast.Tuple(elts=[_constant(v) for v in value], ctx=ast.Load())
+    return ast.Constant(value=value)  # pyright: ignore[reportArgumentType]
+
+
 class _Substitute(ast.NodeTransformer):
     def __init__(self, env: Mapping[str, object], version: tuple[object, ...]) -> None:
         self.env = env
@@ -185,7 +254,7 @@ class _Substitute(ast.NodeTransformer):
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in self.env:
-            return ast.copy_location(ast.Constant(value=self.env[node.id]), node)
+            return ast.copy_location(_constant(self.env[node.id]), node)
         if node.id not in ("True", "False", "None"):
             self.unknown = True
         return node
@@ -197,7 +266,7 @@ class _Substitute(ast.NodeTransformer):
             and node.value.id == "sys"
         ):
             return ast.copy_location(
-                ast.Tuple(elts=[ast.Constant(value=v) for v in self.version], ctx=ast.Load()),
+                ast.Tuple(elts=[_constant(v) for v in self.version], ctx=ast.Load()),
                 node,
             )
         self.unknown = True
@@ -215,8 +284,12 @@ def _environment_truth(node: ast.expr, env: Mapping[str, object]) -> bool | None
     for version in _VERSIONS if uses_version else _VERSIONS[:1]:
         sub = _Substitute(env, version)
         new = sub.visit(copy.deepcopy(node))
-        if sub.unknown or not isinstance(new, ast.expr) or any(
-            isinstance(n, _NOT_LITERAL) and not isinstance(n, ast.Subscript) for n in walk(new)
+        if (
+            sub.unknown
+            or not isinstance(new, ast.expr)
+            or any(
+                isinstance(n, _NOT_LITERAL) and not isinstance(n, ast.Subscript) for n in walk(new)
+            )
         ):
             return None
         try:
@@ -268,8 +341,37 @@ def cannot_fail(test: ast.expr) -> bool:
         return True
     if truth is False:
         return False  # ``assert False``: fails whenever it is reached
-    if isinstance(test, ast.Tuple) and test.elts:
+    if (
+        isinstance(test, ast.Tuple | ast.List | ast.Set)
+        and test.elts
+        and not any(isinstance(e, ast.Starred) for e in test.elts)
+    ):
+        return True  # a non-empty display: ``assert (x == 1, "msg")``, ``assert [x == 1]``
+    if isinstance(test, ast.Dict) and test.keys and all(k is not None for k in test.keys):
         return True
+    if isinstance(test, ast.JoinedStr) and any(
+        isinstance(v, ast.Constant) and v.value for v in test.values
+    ):
+        return True  # an f-string with text of its own is never empty
+    if isinstance(test, ast.Lambda):
+        return True
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.IsNot)
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+        and isinstance(test.left, ast.UnaryOp | ast.Compare | ast.JoinedStr | ast.Lambda)
+        and not (isinstance(test.left, ast.UnaryOp) and not isinstance(test.left.op, ast.Not))
+    ):
+        return True  # ``(f(1) == 2) is not None``: a comparison's result is never None
+    if isinstance(test, ast.IfExp):
+        truth = constant_truth(test.test)
+        if truth is True:
+            return cannot_fail(test.body)
+        if truth is False:
+            return cannot_fail(test.orelse)
+        return cannot_fail(test.body) and cannot_fail(test.orelse)
     if (
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
@@ -401,7 +503,9 @@ def _raises_again(body: list[ast.stmt]) -> bool:
             if isinstance(sub, ast.Call) and is_check_call(sub):
                 return True
             if isinstance(sub, ast.Call) and last_part(ast.unparse(sub.func)) in (
-                "exit", "_exit", "abort"
+                "exit",
+                "_exit",
+                "abort",
             ):
                 code = sub.args[0] if sub.args else None
                 if code is not None and not (
@@ -409,6 +513,43 @@ def _raises_again(body: list[ast.stmt]) -> bool:
                 ):
                     return True
     return False
+
+
+_RESULT_READERS = {"result", "exception", "get", "wait", "successful", "ready"}
+_ASYNC_RUNNERS = {"submit", "apply_async", "map_async", "starmap_async"}
+
+
+def _is_unittest_check(name: str) -> bool:
+    """``assertEqual``, ``fail``...: a check method of ``unittest.TestCase``."""
+    return name.startswith(("assert", "fail")) and callable(getattr(unittest.TestCase, name, None))
+
+
+def _probe_signal(call: ast.Call) -> bool:
+    """``os.kill(pid, 0)`` only checks that the process exists: no signal is sent."""
+    return (
+        len(call.args) >= 2 and isinstance(call.args[1], ast.Constant) and call.args[1].value == 0
+    )
+
+
+def _literal_unittest_main(func: ast.expr) -> bool:
+    """``unittest.main`` spelled so: the assembly rule replaces it by a checked run."""
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "main"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "unittest"
+    )
+
+
+def _is_test_runner_run(call: ast.Call) -> bool:
+    """``unittest.TextTestRunner(...).run(suite)`` (any ``*TestRunner``)."""
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "run"
+        and isinstance(func.value, ast.Call)
+        and ast.unparse(func.value.func).endswith("TestRunner")
+    )
 
 
 def _catches(handler: ast.ExceptHandler, bound: Mapping[str, ast.expr] | None = None) -> bool:
@@ -434,8 +575,9 @@ def _catches(handler: ast.ExceptHandler, bound: Mapping[str, ast.expr] | None = 
 _MUTABLE_SCOPES = {"globals", "vars", "setattr", "exec", "eval", "locals"}
 
 
-def _bindings(tree: ast.Module, nodes: list[ast.AST], solution: str
-              ) -> tuple[dict[str, ast.expr], dict[str, object]]:
+def _bindings(
+    tree: ast.Module, nodes: list[ast.AST], solution: str
+) -> tuple[dict[str, ast.expr], dict[str, object]]:
     """Top-level names bound exactly once by a plain assignment (and nowhere else in the
     tests, nor declared ``global`` by the solution): name -> the value's expression; and
     those whose value is an immutable literal: name -> the value."""
@@ -452,9 +594,7 @@ def _bindings(tree: ast.Module, nodes: list[ast.AST], solution: str
                 stores[(a.asname or a.name).split(".")[0]] += 1
         elif isinstance(n, ast.arg):
             stores[n.arg] += 1
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            stores[n.name] += 1
-        elif isinstance(n, ast.MatchAs | ast.MatchStar) and n.name:
+        elif isinstance(n, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and n.name:
             stores[n.name] += 1
         elif (
             isinstance(n, ast.Call)
@@ -575,9 +715,9 @@ class _Analysis:
                 self.classes[node.name] = node
             elif isinstance(node, ast.Call):
                 name = self.names.call_name(node)
-                if name in _SIGNAL_RAISERS:
+                if name in _SIGNAL_RAISERS and not _probe_signal(node):
                     self.signal_raised = True
-                elif name == "unittest.main":
+                elif name == "unittest.main" or _is_test_runner_run(node):
                     self.has_unittest_main = True
         for cls in self.classes.values():
             for item in cls.body:
@@ -593,6 +733,39 @@ class _Analysis:
                     if isinstance(t, ast.Name):
                         self.aliases[t.id] = node.value.id
         self.swallowing_managers = self._swallowing_managers()
+        # The assembly rule runs (and checks) TestCase classes when the tests do not call
+        # ``unittest.main`` by that name (selfalign.curate.program).
+        self.assembly_runs_tests = bool(testcase_classes(tree)) and not any(
+            isinstance(n, ast.Call) and _literal_unittest_main(n.func) for n in idx.nodes
+        )
+        self.wrapped: dict[ast.AST, str] = {}
+        self.deleted = {
+            t.id
+            for stmt in tree.body
+            if isinstance(stmt, ast.Delete)
+            for t in stmt.targets
+            if isinstance(t, ast.Name)
+        }
+        self.values: dict[str, list[ast.expr]] = {}
+        self.fork_names: set[str] = set()
+        for node in idx.nodes:
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        self.values.setdefault(t.id, []).append(node.value)
+                        if isinstance(node.value, ast.Call) and self.names.call_name(
+                            node.value
+                        ) in ("os.fork", "os.forkpty", "pty.fork"):
+                            self.fork_names.add(t.id)
+        # Futures and async results whose outcome the tests read somewhere.
+        self.results_read = any(
+            (isinstance(n, ast.Attribute) and n.attr in _RESULT_READERS)
+            or (
+                isinstance(n, ast.Call)
+                and last_part(self.names.call_name(n)) in ("as_completed", "wait")
+            )
+            for n in idx.nodes
+        )
         self.bound, constants = _bindings(tree, idx.nodes, solution)
         self.env: dict[str, object] = {**PROGRAM_NAMES, **constants}
         self._skip_stack: set[ast.AST] = set()
@@ -645,8 +818,11 @@ class _Analysis:
             if name in ("TestCase", "IsolatedAsyncioTestCase"):
                 return True
             local = self.classes.get(name)
-            if local is not None and local is not cls and depth < 10 and self._is_testcase(
-                local, depth + 1
+            if (
+                local is not None
+                and local is not cls
+                and depth < 10
+                and self._is_testcase(local, depth + 1)
             ):
                 return True
         return False
@@ -659,14 +835,18 @@ class _Analysis:
                 return True
         for base in cls.bases:
             local = self.classes.get(last_part(self.names.qualname(base) or ""))
-            if local is not None and local is not cls and depth < 10 and self._class_has_tests(
-                local, depth + 1
+            if (
+                local is not None
+                and local is not cls
+                and depth < 10
+                and self._class_has_tests(local, depth + 1)
             ):
                 return True
         return False
 
-    def _decorator_names(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-                         ) -> list[tuple[str, ast.expr]]:
+    def _decorator_names(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    ) -> list[tuple[str, ast.expr]]:
         out = []
         for d in node.decorator_list:
             if isinstance(d, ast.Name) and isinstance(self.bound.get(d.id), ast.Call):
@@ -675,8 +855,9 @@ class _Analysis:
             out.append((self.names.qualname(target) or "", d))
         return out
 
-    def _skip_decorator(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-                        ) -> str | None:
+    def _skip_decorator(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    ) -> str | None:
         for name, d in self._decorator_names(node):
             short = last_part(name)
             if short == "skip" or name.endswith("mark.skip"):
@@ -705,8 +886,9 @@ class _Analysis:
         for item in cls.body:
             if (
                 isinstance(item, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "__unittest_skip__"
-                        for t in item.targets)
+                and any(
+                    isinstance(t, ast.Name) and t.id == "__unittest_skip__" for t in item.targets
+                )
                 and self.truth(item.value) is True
             ):
                 return "skipped"
@@ -720,7 +902,42 @@ class _Analysis:
 
     # -- the analysis ------------------------------------------------------------------
 
+    def _overridden_checks(self) -> None:
+        """A TestCase that replaces ``assertEqual`` (or another check of unittest) with one
+        that cannot fail patches the test machinery for its own tests."""
+        for cls in self.classes.values():
+            if not self._is_testcase(cls):
+                continue
+            for item in cls.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    name, fails = (
+                        item.name,
+                        any(
+                            isinstance(n, ast.Raise | ast.Assert)
+                            or (isinstance(n, ast.Call) and is_check_call(n))
+                            for stmt in item.body
+                            for n in walk(stmt)
+                        ),
+                    )
+                elif (
+                    isinstance(item, ast.Assign)
+                    and len(item.targets) == 1
+                    and isinstance(item.targets[0], ast.Name)
+                ):
+                    value = item.value
+                    name = item.targets[0].id
+                    fails = not isinstance(value, ast.Lambda | ast.Constant)
+                else:
+                    continue
+                if _is_unittest_check(name) and not fails:
+                    self.finding(
+                        "patches_framework",
+                        item.lineno,
+                        f"{cls.name}.{name} replaces unittest's check with one that cannot fail",
+                    )
+
     def analyse(self) -> TestAnalysis:
+        self._overridden_checks()
         self.current = self.events.setdefault(self.tree, [])
         self.body(self.tree.body, EFFECTIVE)
         self.in_module = False
@@ -759,28 +976,34 @@ class _Analysis:
                     reach(fn, EFFECTIVE)
         for _ in range(100):
             changed = False
-            runner: list[str | None] = [] if self.has_unittest_main else [EFFECTIVE]
+            events: list[str | None] = []
             for scope, ctx in list(context.items()):
                 for ev in self.events.get(scope, []):
                     if ev.kind == "run":
                         for target in ev.targets:
                             changed |= reach(target, ctx or ev.local or ev.family)
                     elif ev.kind == "unittest":
-                        runner.append(ctx or ev.local)
-            if runner:
+                        events.append(ctx or ev.local)
+            for cls, where in self.class_ctx.items():
+                # The assembly rule's run at the end does not see a class deleted before.
+                helper = (not self.has_unittest_main or self.assembly_runs_tests) and (
+                    cls.name not in self.deleted
+                )
+                runner = [*events, EFFECTIVE] if helper else events
+                if not runner:
+                    continue
                 best = EFFECTIVE if EFFECTIVE in runner else runner[0]
-                for cls, where in self.class_ctx.items():
-                    if not self._is_testcase(cls) or not self._class_has_tests(cls):
+                if not self._is_testcase(cls) or not self._class_has_tests(cls):
+                    continue
+                skipped = self._class_skipped(cls)
+                outer = best or where
+                for item in cls.body:
+                    if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                         continue
-                    skipped = self._class_skipped(cls)
-                    outer = best or where
-                    for item in cls.body:
-                        if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                            continue
-                        if item.name.startswith("test"):
-                            changed |= reach(item, outer or skipped or self._skip_decorator(item))
-                        elif item.name in _SETUP:
-                            changed |= reach(item, outer or skipped)
+                    if item.name.startswith("test"):
+                        changed |= reach(item, outer or skipped or self._skip_decorator(item))
+                    elif item.name in _SETUP:
+                        changed |= reach(item, outer or skipped)
             if not changed:
                 break
         return context
@@ -812,8 +1035,11 @@ class _Analysis:
             if last_part(name) == "skipTest" or name in _SKIP_CALLS:
                 return "skipped"
             # A local helper (``self.require_gpu()``) that always skips.
-            helpers = [t for t in self._local_targets(stmt.value.func)
-                       if isinstance(t, ast.FunctionDef | ast.AsyncFunctionDef)]
+            helpers = [
+                t
+                for t in self._local_targets(stmt.value.func)
+                if isinstance(t, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
             if helpers and not (set(helpers) & self._skip_stack):
                 self._skip_stack.update(helpers)
                 try:
@@ -892,11 +1118,7 @@ class _Analysis:
                     self.statement(item, ctx)
             return
         if isinstance(stmt, ast.Assert):
-            trivial = cannot_fail(stmt.test) or (
-                # ``assert test_add``: a function object is always true
-                isinstance(stmt.test, ast.Name)
-                and (stmt.test.id in self.functions or stmt.test.id in self.classes)
-            )
+            trivial = cannot_fail(stmt.test) or self._always_true(stmt.test)
             self.count(stmt.lineno, ctx, trivial, "assert")
             self.expression(stmt.test, ctx)
             if stmt.msg is not None:
@@ -909,6 +1131,11 @@ class _Analysis:
         if isinstance(stmt, ast.If):
             truth = True if is_main_guard(stmt) else self.truth(stmt.test)
             self.expression(stmt.test, ctx)
+            if self._is_fork_child(stmt.test):
+                # ``if os.fork() == 0:``: the child's failure ends only the child.
+                self.body(stmt.body, ctx or "process")
+                self.body(stmt.orelse, ctx)
+                return
             self.body(stmt.body, ctx if truth is not False else (ctx or "constant_guard"))
             self.body(stmt.orelse, ctx if truth is not True else (ctx or "constant_guard"))
             return
@@ -949,8 +1176,62 @@ class _Analysis:
         for expr in _own_expressions(stmt):
             self.expression(expr, ctx)
 
-    def _decorators(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef,
-                    ctx: str | None) -> None:
+    def _is_object(self, node: ast.expr) -> bool:
+        """A function or class (of the tests or the solution): an object that is always true."""
+        if not isinstance(node, ast.Name):
+            return False
+        return (
+            node.id in self.functions
+            or node.id in self.classes
+            or (self.defined.get(node.id) in ("function", "class") and node.id not in self.values)
+        )
+
+    def _always_true(self, test: ast.expr) -> bool:
+        """``assert f``, ``assert not not f``, ``assert bool(f)``, ``assert callable(f)`` of a
+        function or class: true whatever the program computes."""
+        while True:
+            if (
+                isinstance(test, ast.UnaryOp)
+                and isinstance(test.op, ast.Not)
+                and isinstance(test.operand, ast.UnaryOp)
+                and isinstance(test.operand.op, ast.Not)
+            ):
+                test = test.operand.operand
+            elif (
+                isinstance(test, ast.Call)
+                and self.names.call_name(test) in ("bool", "callable")
+                and len(test.args) == 1
+                and not test.keywords
+            ):
+                test = test.args[0]
+            else:
+                break
+        return self._is_object(test) or cannot_fail(test)
+
+    def _is_fork_child(self, test: ast.expr) -> bool:
+        """``pid == 0`` / ``not pid`` for a ``pid`` from ``os.fork()``."""
+
+        def fork(e: ast.expr) -> bool:
+            return (isinstance(e, ast.Name) and e.id in self.fork_names) or (
+                isinstance(e, ast.Call) and self.names.call_name(e) == "os.fork"
+            )
+
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return fork(test.operand)
+        if (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq | ast.Is)
+        ):
+            sides = [test.left, test.comparators[0]]
+            return any(fork(x) for x in sides) and any(
+                isinstance(x, ast.Constant) and x.value == 0 for x in sides
+            )
+        return False
+
+    def _decorators(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, ctx: str | None
+    ) -> None:
         for name, d in self._decorator_names(node):
             self.expression(d, ctx)
             short = last_part(name)
@@ -961,8 +1242,57 @@ class _Analysis:
             if name == "atexit.register":
                 self.runs([node], ctx, "atexit")
             elif not self._known_decorator(name):
-                # An unknown decorator may call the function: count it as run.
-                self.runs([node], ctx)
+                # An unknown decorator may call the function: count it as run, in the
+                # context a local decorator calls it in (``try: fn() except
+                # AssertionError: pass`` in its wrapper swallows the checks).
+                wrapped = self._wrapper_context(name)
+                if wrapped is not None:
+                    self.wrapped[node] = wrapped
+                self.runs([node], ctx, wrapped)
+
+    def _wrapper_context(self, name: str) -> str | None:
+        """``swallowed`` when a local decorator calls the function it wraps only where a
+        failure is swallowed; None otherwise (or when unknown)."""
+        decorators = self.functions.get(name, [])
+        if len(decorators) != 1:
+            return None
+        deco = decorators[0]
+        params = [a.arg for a in [*deco.args.posonlyargs, *deco.args.args]]
+        if not params:
+            return None
+        calls = [
+            n
+            for n in walk(deco)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == params[0]
+        ]
+        if not calls or not all(self._swallowed_in(c, deco) for c in calls):
+            return None
+        return "swallowed"
+
+    def _swallowed_in(self, node: ast.AST, scope: ast.AST) -> bool:
+        """Is ``node`` in a ``try`` body or ``with`` block of ``scope`` that swallows failures?"""
+        child, parent = node, self.parents.get(node)
+        while parent is not None and child is not scope:
+            if (
+                isinstance(parent, ast.Try | ast.TryStar)
+                and child in parent.body
+                and (
+                    _finally_escapes(parent.finalbody)
+                    or any(
+                        _catches(h, self.bound) and not _raises_again(h.body)
+                        for h in parent.handlers
+                    )
+                )
+            ):
+                return True
+            if (
+                isinstance(parent, ast.With | ast.AsyncWith)
+                and child in parent.body
+                and (self._swallows(parent))
+            ):
+                return True
+            child, parent = parent, self.parents.get(parent)
+        return False
 
     def _known_decorator(self, name: str) -> bool:
         """Decorators that never call the function they decorate."""
@@ -972,8 +1302,19 @@ class _Analysis:
             or name in _SAFE_DECORATORS
             or short in _SAFE_DECORATORS
             or name.split(".")[0] in ("unittest", "pytest", "mock")
-            or short in ("patch", "object", "dict", "multiple", "skip", "skipIf", "skipUnless",
-                         "expectedFailure", "fixture", "parametrize")
+            or short
+            in (
+                "patch",
+                "object",
+                "dict",
+                "multiple",
+                "skip",
+                "skipIf",
+                "skipUnless",
+                "expectedFailure",
+                "fixture",
+                "parametrize",
+            )
         )
 
     # -- expressions -------------------------------------------------------------------
@@ -993,8 +1334,12 @@ class _Analysis:
             name = self.aliases.get(node.id, node.id)
             if name in self.classes:
                 cls = self.classes[name]
-                return [i for i in cls.body if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)
-                        and i.name.startswith("__")]
+                return [
+                    i
+                    for i in cls.body
+                    if isinstance(i, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and i.name.startswith("__")
+                ]
             return list(self.functions.get(name, []))
         if isinstance(node, ast.Attribute):
             return list(self.functions.get(node.attr, []))
@@ -1004,9 +1349,13 @@ class _Analysis:
         name = self.names.call_name(call)
         if is_check_call(call):
             self.count(call.lineno, ctx, _check_call_trivial(call), f"{last_part(name)}()")
-        if name == "unittest.main":
-            self.current.append(_Event("unittest", ctx))
-        self.runs(self._local_targets(call.func), ctx)
+        if name == "unittest.main" or _is_test_runner_run(call):
+            self.current.append(_Event("unittest", ctx or self._runner_checked(call, name)))
+        targets = self._local_targets(call.func)
+        self.runs([t for t in targets if t not in self.wrapped], ctx)
+        for t in targets:
+            if t in self.wrapped:  # the call runs the decorator's wrapper
+                self.runs([t], ctx, self.wrapped[t])
         family = None
         if name in _THREADS or last_part(name) in ("Thread", "Timer", "start_new_thread"):
             family = "thread"
@@ -1016,6 +1365,8 @@ class _Analysis:
             family = "signal"
         elif name == "atexit.register":
             family = "atexit"
+        elif self._unread_async(call, name):
+            family = "thread" if last_part(name) == "submit" else "process"
         if family is not None:
             for arg in [*call.args, *(k.value for k in call.keywords)]:
                 self.runs(self._local_targets(arg), ctx, family)
@@ -1030,10 +1381,34 @@ class _Analysis:
             if root in ("unittest", "pytest", "builtins", "__builtins__", "doctest"):
                 self.finding("patches_framework", call.lineno, f"{name}() on {root}")
         if self._runs_optimized(call, name):
-            self.finding("rerun_optimized", call.lineno,
-                         "the program runs again with assertions stripped")
+            self.finding(
+                "rerun_optimized", call.lineno, "the program runs again with assertions stripped"
+            )
         if name in ("sys.exit", "os._exit", "exit", "quit") or name.startswith("os.exec"):
             self.finding("early_exit", call.lineno, f"{name}() ends the program")
+
+    def _runner_checked(self, call: ast.Call, name: str) -> str | None:
+        """``result_ignored`` for a test run whose outcome cannot reach the exit code: a
+        ``unittest.main(exit=False)`` the assembly rule does not see (an alias) or a
+        ``TextTestRunner().run(...)``, as a statement of their own."""
+        if not isinstance(self.parents.get(call), ast.Expr):
+            return None
+        if name == "unittest.main":
+            if _literal_unittest_main(call.func):
+                return None  # the assembly rule checks its result
+            exits = next((k.value for k in call.keywords if k.arg == "exit"), None)
+            if exits is not None and self.truth(exits) is False:
+                return "result_ignored"
+            return None
+        return "result_ignored"
+
+    def _unread_async(self, call: ast.Call, name: str) -> bool:
+        """``pool.submit(f)``/``pool.apply_async(f)`` when no result is ever read."""
+        return (
+            not self.results_read
+            and isinstance(call.func, ast.Attribute)
+            and last_part(name or call.func.attr) in _ASYNC_RUNNERS
+        )
 
     def _runs_optimized(self, call: ast.Call, name: str) -> bool:
         if name in ("compile", "builtins.compile"):
@@ -1041,11 +1416,21 @@ class _Analysis:
                 if k.arg == "optimize":
                     return not (isinstance(k.value, ast.Constant) and k.value.value in (0, -1))
             return len(call.args) >= 6
+        args: list[ast.expr] = [*call.args, *(k.value for k in call.keywords)]
+        # ``cmd = [sys.executable, "-O", ...]; subprocess.call(cmd)``: the values of names too.
+        args += [
+            v for a in list(args) if isinstance(a, ast.Name) for v in self.values.get(a.id, [])
+        ]
         strings = [
             sub.value
-            for arg in [*call.args, *(k.value for k in call.keywords)]
+            for arg in args
             for sub in walk(arg)
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+        ] + [
+            sub.arg  # ``dict(os.environ, PYTHONOPTIMIZE="1")``
+            for arg in args
+            for sub in walk(arg)
+            if isinstance(sub, ast.keyword) and sub.arg
         ]
         if any("PYTHONOPTIMIZE" in text for text in strings):
             return True
@@ -1057,7 +1442,7 @@ class _Analysis:
             return False
         return any("python" in text for text in strings) or any(
             self.names.qualname(sub) == "sys.executable"
-            for arg in [*call.args, *(k.value for k in call.keywords)]
+            for arg in args
             for sub in walk(arg)
             if isinstance(sub, ast.Attribute | ast.Name)
         )
@@ -1084,7 +1469,8 @@ class _Analysis:
             return False
         name = self.names.call_name(call)
         return (
-            name in _THREADS
+            self._unread_async(call, name)
+            or name in _THREADS
             or name in _PROCESSES
             or last_part(name) in ("Thread", "Timer", "Process", "start_new_thread")
             or (name == "signal.signal" and not self.signal_raised)
@@ -1122,11 +1508,18 @@ class _Analysis:
         for target in targets:
             qual = self.names.qualname(target) or ""
             if qual in ("sys.excepthook", "threading.excepthook", "sys.unraisablehook"):
-                self.finding("tampers_reporting", stmt.lineno,
-                             f"{qual} is replaced: failures are reported differently")
+                self.finding(
+                    "tampers_reporting",
+                    stmt.lineno,
+                    f"{qual} is replaced: failures are reported differently",
+                )
             root = qual.split(".")[0]
             if isinstance(target, ast.Attribute) and root in (
-                "unittest", "pytest", "builtins", "__builtins__", "doctest"
+                "unittest",
+                "pytest",
+                "builtins",
+                "__builtins__",
+                "doctest",
             ):
                 self.finding("patches_framework", stmt.lineno, f"assigns {qual}")
             if isinstance(target, ast.Name) and target.id == "AssertionError":
@@ -1138,8 +1531,11 @@ class _Analysis:
                 and target.slice.value == "PYTHONOPTIMIZE"
                 and self.runs_python
             ):
-                self.finding("rerun_optimized", stmt.lineno,
-                             "PYTHONOPTIMIZE makes the Python the tests start strip assertions")
+                self.finding(
+                    "rerun_optimized",
+                    stmt.lineno,
+                    "PYTHONOPTIMIZE makes the Python the tests start strip assertions",
+                )
 
     def _mock_region(self, stmt: ast.With | ast.AsyncWith) -> None:
         for item in stmt.items:
@@ -1157,8 +1553,10 @@ class _Analysis:
             target = first.value.rsplit(".", 1)[-1]
         elif isinstance(first, ast.JoinedStr):
             target = ast.unparse(first).strip("'\"f").rsplit(".", 1)[-1]
-        if len(call.args) >= 2 and isinstance(call.args[1], ast.Constant) and isinstance(
-            call.args[1].value, str
+        if (
+            len(call.args) >= 2
+            and isinstance(call.args[1], ast.Constant)
+            and isinstance(call.args[1].value, str)
         ):
             owner = last_part(ast.unparse(call.args[0]))
             attr = call.args[1].value
@@ -1170,23 +1568,33 @@ class _Analysis:
         ):
             # ``patch.dict(globals(), {"add": ...})`` replaces names of the program.
             values = [a for a in call.args[1:] if isinstance(a, ast.Dict)]
-            keys = [k.value for d in values for k in d.keys
-                    if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+            keys = [
+                k.value
+                for d in values
+                for k in d.keys
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)
+            ]
             keys += [k.arg for k in call.keywords if k.arg]
             for key in keys:
                 if key in defined:
                     self.mocked.add(key)
-                    self.finding("mocks_solution", call.lineno,
-                                 f"the tests replace {key}, which the solution defines, "
-                                 "with a mock")
+                    self.finding(
+                        "mocks_solution",
+                        call.lineno,
+                        f"the tests replace {key}, which the solution defines, with a mock",
+                    )
         if target and target in defined:
             self.mocked.add(target)
-            self.finding("mocks_solution", call.lineno,
-                         f"the tests replace {target}, which the solution defines, with a mock")
+            self.finding(
+                "mocks_solution",
+                call.lineno,
+                f"the tests replace {target}, which the solution defines, with a mock",
+            )
 
 
-def _rebound(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str], names: Names
-             ) -> dict[str, int]:
+def _rebound(
+    tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str], names: Names
+) -> dict[str, int]:
     """Solution functions/classes the tests bind again at top level: name -> first line."""
     out: dict[str, int] = {}
 
@@ -1261,8 +1669,10 @@ def _rebound(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str], na
             and len(node.args) >= 2
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)
-            and ("sys.modules" in ast.unparse(node.args[0]) or "__main__" in ast.unparse(
-                node.args[0]))
+            and (
+                "sys.modules" in ast.unparse(node.args[0])
+                or "__main__" in ast.unparse(node.args[0])
+            )
         ):
             bind(node.args[1].value, node.lineno)
     return out
@@ -1291,11 +1701,16 @@ def _shadowed(node: ast.Name, parents: dict[ast.AST, ast.AST]) -> bool:
             if node.id in params:
                 return True
             if not isinstance(parent, ast.Lambda):
-                declared = {n for s in walk(parent) if isinstance(s, ast.Global | ast.Nonlocal)
-                            for n in s.names}
+                declared = {
+                    n
+                    for s in walk(parent)
+                    if isinstance(s, ast.Global | ast.Nonlocal)
+                    for n in s.names
+                }
                 stored = any(
                     isinstance(s, ast.Name) and s.id == node.id and isinstance(s.ctx, ast.Store)
-                    for stmt in parent.body for s in walk(stmt)
+                    for stmt in parent.body
+                    for s in walk(stmt)
                 )
                 if stored and node.id not in declared:
                     return True
@@ -1303,9 +1718,14 @@ def _shadowed(node: ast.Name, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def _uses_solution(tree: ast.Module, nodes: list[ast.AST], defined: dict[str, str],
-                   rebound: dict[str, int], mocked: set[str],
-                   parents: dict[ast.AST, ast.AST]) -> bool:
+def _uses_solution(
+    tree: ast.Module,
+    nodes: list[ast.AST],
+    defined: dict[str, str],
+    rebound: dict[str, int],
+    mocked: set[str],
+    parents: dict[ast.AST, ast.AST],
+) -> bool:
     """Do the tests use something the solution defines, that they did not replace first?"""
     attrs = {n.attr for n in nodes if isinstance(n, ast.Attribute)}
     top_level: set[ast.AST] | None = None
@@ -1339,9 +1759,31 @@ def analyse_tests(tests: str, solution: str = "") -> TestAnalysis:
     result = analysis.analyse()
     defined = analysis.defined
     rebound = _rebound(tree, idx.nodes, defined, analysis.names)
+    for node in idx.nodes:
+        # ``def test(add=lambda a, b: a + b)``: inside, ``add`` is the tests' own version.
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            a = node.args
+            positional = [*a.posonlyargs, *a.args]
+            pairs = list(
+                zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True)
+            )
+            kw = zip(a.kwonlyargs, a.kw_defaults, strict=True)
+            pairs += [(x, d) for x, d in kw if d is not None]
+            for arg, default in pairs:
+                if defined.get(arg.arg) in ("function", "class") and not (
+                    isinstance(default, ast.Name) and default.id == arg.arg
+                ):
+                    analysis.finding(
+                        "rebinds_solution",
+                        node.lineno,
+                        f"a parameter of the tests shadows {arg.arg}, which the solution defines",
+                    )
     for name, line in rebound.items():
-        analysis.finding("rebinds_solution", line,
-                         f"the tests define their own {name}, which the solution defines")
+        analysis.finding(
+            "rebinds_solution",
+            line,
+            f"the tests define their own {name}, which the solution defines",
+        )
     mocked = analysis.mocked
     result.findings.sort(key=lambda f: (f.line, f.family))
     for family, phrase in BLOCKING.items():
@@ -1350,9 +1792,7 @@ def analyse_tests(tests: str, solution: str = "") -> TestAnalysis:
             result.vacuous_reason = f"{phrase} (line {lines[0]})"
             return result
     if result.checks == 0:
-        neutral = Counter(
-            f.family for f in result.findings if f.family in CHECK_FAMILIES
-        )
+        neutral = Counter(f.family for f in result.findings if f.family in CHECK_FAMILIES)
         if neutral:
             parts = []
             for family, n in neutral.most_common():
@@ -1368,10 +1808,14 @@ def analyse_tests(tests: str, solution: str = "") -> TestAnalysis:
     if defined and not _uses_solution(tree, idx.nodes, defined, rebound, mocked, idx.parents):
         replaced = sorted(set(rebound) | mocked)
         if replaced:
-            lines = [f.line for f in result.findings
-                     if f.family in ("rebinds_solution", "mocks_solution")]
+            lines = [
+                f.line
+                for f in result.findings
+                if f.family in ("rebinds_solution", "mocks_solution")
+            ]
             result.vacuous_reason = (
-                "the tests replace what they test: " + ", ".join(replaced)
+                "the tests replace what they test: "
+                + ", ".join(replaced)
                 + (f" (line {min(lines)})" if lines else "")
             )
         else:

@@ -193,8 +193,9 @@ class StrengthCheck:
                 out.append(prog)
             self._sent.setdefault(prog.id, []).extend(group)
         v.stats["strength_programs"] += len(out)
-        log.debug("strength wave %d: %d answers in %d programs", self.wave, len(self.pending),
-                  len(out))
+        log.debug(
+            "strength wave %d: %d answers in %d programs", self.wave, len(self.pending), len(out)
+        )
         return out
 
     def feed(self, results: Mapping[str, ExecResult]) -> None:
@@ -212,8 +213,9 @@ class StrengthCheck:
                 if key is None:
                     continue
                 analysis, findings = self.static[key]
-                self.verifier._decide(v, analysis, findings, self.plans.get(key),
-                                      self.candidates[key])
+                self.verifier._decide(
+                    v, analysis, findings, self.plans.get(key), self.candidates[key]
+                )
             self.verifier.stats["checked"] += sum(1 for k in self.owners if k is not None)
         return self.verdicts_
 
@@ -259,11 +261,23 @@ class _Plan:
     variant_cpu_s: float | None = None
     null_exc: str = ""
     failures: list[str] = field(default_factory=list)
+    sure: list[int] = field(default_factory=list)
+    """Runs of ``perts`` whose changed check is a module-level assert (see
+    :attr:`Perturbation.sure`): each must fail."""
 
     def rule(self) -> dict[str, Any]:
-        return {"null": self.null, "perts": self.perts, "muts": self.muts, "need": self.need,
-                "early_stop": self.early_stop, "weak_without_mutants": self.weak_without_mutants,
-                "calibrate": self.calibrate}
+        rule = {
+            "null": self.null,
+            "perts": self.perts,
+            "muts": self.muts,
+            "need": self.need,
+            "early_stop": self.early_stop,
+            "weak_without_mutants": self.weak_without_mutants,
+            "calibrate": self.calibrate,
+        }
+        if self.sure:
+            rule["sure"] = self.sure
+        return rule
 
     def done(self) -> bool:
         return harness_main._step({"plan": self.rule()}, self.out, self.control) is None
@@ -276,10 +290,18 @@ class _Plan:
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "key": self.key, "body": self.body, "rest": self.rest, "runs": self.runs,
-            "plan": self.rule(), "cpu_s": self.cpu_s, "wall_s": self.wall_s,
-            "out": "".join(self.out), "modules": self.modules, "control": self.control,
-            "cpu_factor": self.cpu_factor, "min_cpu_s": self.min_cpu_s,
+            "key": self.key,
+            "body": self.body,
+            "rest": self.rest,
+            "runs": self.runs,
+            "plan": self.rule(),
+            "cpu_s": self.cpu_s,
+            "wall_s": self.wall_s,
+            "out": "".join(self.out),
+            "modules": self.modules,
+            "control": self.control,
+            "cpu_factor": self.cpu_factor,
+            "min_cpu_s": self.min_cpu_s,
             "variant_cpu_s": self.variant_cpu_s,
         }
         if self.isolate:
@@ -318,7 +340,7 @@ def _perturbed_rest(rest: str, tests: str, changed: str) -> str:
     """The rest of the program for tests with one literal changed."""
     at = rest.find(tests)
     if at >= 0 and rest.find(tests, at + 1) < 0:
-        return rest[:at] + changed + rest[at + len(tests):]
+        return rest[:at] + changed + rest[at + len(tests) :]
     return assemble("", changed).code  # the assembly rule edited the tests: redo it
 
 
@@ -349,9 +371,27 @@ def imported_modules(*sources: str) -> list[str]:
 # Text that hints at process-wide state changes: such answers get a process of their own
 # in the harness, so that they cannot disturb (or be disturbed by) the others.
 _ISOLATE_HINTS = (
-    "builtins", "sys.modules", "setattr", "globals()", "__dict__", "gc.", "ctypes",
-    "signal", "threading", "multiprocessing", "atexit", "fork", "subprocess", "environ",
-    "settrace", "setprofile", "excepthook", "_exit", "exec", "mock", "monkeypatch",
+    "builtins",
+    "sys.modules",
+    "setattr",
+    "globals()",
+    "__dict__",
+    "gc.",
+    "ctypes",
+    "signal",
+    "threading",
+    "multiprocessing",
+    "atexit",
+    "fork",
+    "subprocess",
+    "environ",
+    "settrace",
+    "setprofile",
+    "excepthook",
+    "_exit",
+    "exec",
+    "mock",
+    "monkeypatch",
 )
 
 
@@ -381,7 +421,11 @@ class Verifier:
         """Shared directories the harness empties after each variant (the sandbox's own
         /tmp; set to () to run harness programs outside a sandbox, as tests do)."""
         self.stats: dict[str, int] = {
-            "programs": 0, "strength_programs": 0, "variants": 0, "waves": 0, "checked": 0,
+            "programs": 0,
+            "strength_programs": 0,
+            "variants": 0,
+            "waves": 0,
+            "checked": 0,
         }
 
     # -- public ---------------------------------------------------------------------
@@ -406,9 +450,7 @@ class Verifier:
         with ThreadPoolExecutor(max_workers=1) as executor:
             future = executor.submit(self._prepare_all, items, parts)
             try:
-                results = (
-                    self.run([Program(h, code) for h, code in codes.items()]) if codes else {}
-                )
+                results = self.run([Program(h, code) for h, code in codes.items()]) if codes else {}
             except BaseException:
                 future.cancel()
                 raise
@@ -515,8 +557,7 @@ class Verifier:
             isolate=suspicious or any(h in prefix or h in cand.tests for h in _ISOLATE_HINTS),
         )
 
-    def _plan(self, key: str, prep: _Prepared, result: ExecResult, prefix: str, rest: str
-              ) -> _Plan:
+    def _plan(self, key: str, prep: _Prepared, result: ExecResult, prefix: str, rest: str) -> _Plan:
         cfg = self.config
         runs: list[dict[str, str]] = []
         null_index = None
@@ -524,10 +565,13 @@ class Verifier:
             null_index = len(runs)
             runs.append({"body": _mutant_prefix(prep.null)})
         perts = []
-        for changed in prep.rests:
+        sure = []
+        duration = max(0.0, float(result.duration_s))
+        for changed, p in zip(prep.rests, prep.perturbations, strict=True):
+            if p.sure and duration <= cfg.slow_s:
+                sure.append(len(runs))  # a slow program only runs until one fails
             perts.append(len(runs))
             runs.append({"rest": changed})
-        duration = max(0.0, float(result.duration_s))
         mutants = prep.mutants
         if duration > cfg.slow_s and cfg.slow_mutants < len(mutants):
             mutants = select_mutants(prefix, cfg.slow_mutants, cfg.seed)
@@ -541,15 +585,30 @@ class Verifier:
         cpu = min(self.budget_s, max(cfg.min_cpu_s, cfg.cpu_factor * duration))
         wall = min(self.budget_s, max(cfg.min_wall_s, cfg.wall_factor * duration))
         return _Plan(
-            key=key, body=prefix, rest=rest, runs=runs, null=null_index, perts=perts, muts=muts,
-            need=need, cpu_s=cpu, wall_s=wall, duration_s=duration, mutants=mutants,
+            key=key,
+            body=prefix,
+            rest=rest,
+            runs=runs,
+            null=null_index,
+            perts=perts,
+            muts=muts,
+            need=need,
+            cpu_s=cpu,
+            wall_s=wall,
+            duration_s=duration,
+            mutants=mutants,
             weak_without_mutants=cfg.mutants > 0,
             # A slow program runs its control first: the CPU limit of its variants then
             # follows the CPU it really takes, not the pool's wall time.
             calibrate=cfg.cpu_factor * duration > cfg.min_cpu_s,
-            cpu_factor=cfg.cpu_factor, min_cpu_s=cfg.min_cpu_s,
-            perturbations=prep.perturbations, early_stop=cfg.early_stop, out=["-"] * len(runs),
-            modules=prep.modules, isolate=prep.isolate,
+            cpu_factor=cfg.cpu_factor,
+            min_cpu_s=cfg.min_cpu_s,
+            perturbations=prep.perturbations,
+            early_stop=cfg.early_stop,
+            out=["-"] * len(runs),
+            modules=prep.modules,
+            isolate=prep.isolate,
+            sure=sure,
         )
 
     def _pack(self, plans: list[_Plan], alone: bool) -> list[list[_Plan]]:
@@ -560,8 +619,12 @@ class Verifier:
         return groups
 
     def _groups(self, plans: list[_Plan], alone: bool) -> list[list[_Plan]]:
-        cap = max(1, min(self.config.max_pack,
-                         (self.sandbox.tail_bytes - 128) // _RESULT_BYTES_PER_CANDIDATE))
+        cap = max(
+            1,
+            min(
+                self.config.max_pack, (self.sandbox.tail_bytes - 128) // _RESULT_BYTES_PER_CANDIDATE
+            ),
+        )
         groups: list[list[_Plan]] = []
         current: list[_Plan] = []
         cost = 0.0
@@ -579,8 +642,11 @@ class Verifier:
     def _program(self, group: list[_Plan]) -> Program:
         from selfalign.sandbox import Program
 
-        data = {"budget_s": self.budget_s, "candidates": [p.payload() for p in group],
-                "scratch": list(self.scratch)}
+        data = {
+            "budget_s": self.budget_s,
+            "candidates": [p.payload() for p in group],
+            "scratch": list(self.scratch),
+        }
         blob = zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
         payload = base64.b64encode(blob).decode("ascii")
         code = _HARNESS_SOURCE + f"\n\n_main({payload!r})\n"
@@ -628,17 +694,19 @@ class Verifier:
         if analysis is not None:
             v.checks = analysis.checks
             if analysis.vacuous_reason:
-                family = next(
-                    (f["family"] for f in findings if f["source"] == "tests"), "no_check"
-                )
+                family = next((f["family"] for f in findings if f["source"] == "tests"), "no_check")
                 reasons.append(Reason("vacuous_tests", family, analysis.vacuous_reason))
             seen: set[str] = set()
             for f in findings:
                 if f["source"] == "solution" and f["family"] not in seen:
                     seen.add(f["family"])
                     reasons.append(
-                        Reason("gamed_tests", f["family"], f"{f['detail']} (line {f['line']})",
-                               f["line"])
+                        Reason(
+                            "gamed_tests",
+                            f["family"],
+                            f"{f['detail']} (line {f['line']})",
+                            f["line"],
+                        )
                     )
         if plan is None:
             if not cfg.dynamic and analysis is None:
@@ -649,9 +717,13 @@ class Verifier:
         else:
             self._dynamic(v, plan, reasons)
         if cfg.mutants > 0 and (plan is None or not plan.muts):
-            reasons.append(Reason("weak_tests", "no_mutants",
-                                  "the solution has nothing to mutate, so no test can be "
-                                  "shown to check it"))
+            reasons.append(
+                Reason(
+                    "weak_tests",
+                    "no_mutants",
+                    "the solution has nothing to mutate, so no test can be shown to check it",
+                )
+            )
         v.reasons = reasons
         v.strength = "weak" if reasons else "strong"
 
@@ -665,8 +737,13 @@ class Verifier:
             v.null_status = {"P": "passes", "-": "not_run"}.get(code, "fails")
             v.null_exception = plan.null_exc or None
             if code == "P":
-                reasons.append(Reason("weak_tests", "null_passes",
-                                      "the tests pass when every function returns None"))
+                reasons.append(
+                    Reason(
+                        "weak_tests",
+                        "null_passes",
+                        "the tests pass when every function returns None",
+                    )
+                )
         ran = [i for i in plan.perts if out[i] != "-"]
         v.expectations_run = len(ran)
         ignored = [
@@ -675,15 +752,34 @@ class Verifier:
             if out[i] == "P"
         ]
         v.expectations_ignored = ignored
+        sure = [
+            p
+            for i, p in zip(plan.perts, plan.perturbations, strict=True)
+            if i in plan.sure and out[i] == "P"
+        ]
+        if sure and not (ran and len(ran) == len(plan.perts) and all(out[i] == "P" for i in ran)):
+            reasons.append(
+                Reason(
+                    "weak_tests",
+                    "expected_ignored",
+                    f"the module-level check at line {sure[0].line} passes with a changed expected "
+                    f"value ({sure[0].description}): the value compared equals two different "
+                    "constants, so the solution returns an always-equal object or reads its tests",
+                    sure[0].line,
+                )
+            )
         if ran and len(ran) == len(plan.perts) and all(out[i] == "P" for i in ran):
-            reasons.append(Reason(
-                "weak_tests", "expected_ignored",
-                "the program still passes with changed expected values ("
-                + "; ".join(d["description"] for d in ignored)
-                + "): the solution reads its tests or returns an always-equal object, "
-                "or the checks' failures are swallowed",
-                ignored[0]["line"],
-            ))
+            reasons.append(
+                Reason(
+                    "weak_tests",
+                    "expected_ignored",
+                    "the program still passes with changed expected values ("
+                    + "; ".join(d["description"] for d in ignored)
+                    + "): the solution reads its tests or returns an always-equal object, "
+                    "or the checks' failures are swallowed",
+                    ignored[0]["line"],
+                )
+            )
         v.mutants_total = len(plan.muts)
         killed, survived = [], []
         for i, m in zip(plan.muts, plan.mutants, strict=True):
@@ -698,26 +794,35 @@ class Verifier:
         if plan.muts and v.null_status != "passes" and not _expectations_decided(plan):
             decided = len(killed) >= plan.need or len(survived) > len(plan.muts) - plan.need
             if decided and len(killed) < plan.need:
-                reasons.append(Reason(
-                    "weak_tests", "mutants_survive",
-                    f"killed {len(killed)} of {len(killed) + len(survived)} mutants run "
-                    f"({len(plan.muts)} drawn), below {cfg.min_mutation_score:g}",
-                ))
+                reasons.append(
+                    Reason(
+                        "weak_tests",
+                        "mutants_survive",
+                        f"killed {len(killed)} of {len(killed) + len(survived)} mutants run "
+                        f"({len(plan.muts)} drawn), below {cfg.min_mutation_score:g}",
+                    )
+                )
         v.control = _OUTCOMES.get(plan.control, plan.control)
         if plan.control not in "P-":
-            reasons.append(Reason(
-                "weak_tests", "unreliable",
-                f"the original program did not pass again inside the check ({v.control}"
-                + (f", {plan.control_exc}" if plan.control_exc else "")
-                + "): its result depends on where or after what it runs",
-            ))
+            reasons.append(
+                Reason(
+                    "weak_tests",
+                    "unreliable",
+                    f"the original program did not pass again inside the check ({v.control}"
+                    + (f", {plan.control_exc}" if plan.control_exc else "")
+                    + "): its result depends on where or after what it runs",
+                )
+            )
         elif not plan.done():
             detail = "; ".join(plan.failures[-2:]) or "unfinished"
-            reasons.append(Reason("weak_tests", "undecided",
-                                  f"the strength check could not finish: {detail}"))
+            reasons.append(
+                Reason("weak_tests", "undecided", f"the strength check could not finish: {detail}")
+            )
 
 
 def _expectations_decided(plan: _Plan) -> bool:
+    if any(plan.out[i] == "P" for i in plan.sure):
+        return True
     ran = [plan.out[i] for i in plan.perts if plan.out[i] != "-"]
     return bool(ran) and len(ran) == len(plan.perts) and all(c == "P" for c in ran)
 
@@ -742,7 +847,7 @@ def _parse_harness(result: ExecResult | None) -> list[dict[str, Any]] | str:
     for line in reversed(result.stdout_tail.splitlines()):
         if line.startswith(harness_main.MARKER):
             try:
-                data = json.loads(line[len(harness_main.MARKER):])
+                data = json.loads(line[len(harness_main.MARKER) :])
             except ValueError:
                 return "the harness result is not JSON (cut by tail_bytes?)"
             if isinstance(data, list):

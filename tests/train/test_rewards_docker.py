@@ -46,7 +46,8 @@ HOSTILE = {
     "    return int(re.findall(r'add\\(%d, %d\\) == (-?\\d+)' % (a, b), src)[0])\n",
     "swallows-assertions": "import builtins\n"
     "builtins.AssertionError = type('E', (Exception,), {})\ndef add(a, b):\n    return 0\n",
-    # Not visible to a static check, caught by the verifier's changed expectations:
+    # Caught by the verifier's static check too (its own file by name, a reflexive __eq__)
+    # where it can, by changed expectations where it cannot:
     "self-equal": "class Anything:\n    def __eq__(self, other):\n        return other == other\n"
     "def add(a, b):\n    return Anything()\n",
     "reads-prog-py": "def add(a, b):\n    import re\n    src = open('prog.py').read()\n"
@@ -87,21 +88,18 @@ def test_hostile_completions_score_zero_and_the_pool_keeps_serving(
     by_name = dict(zip(names, scores, strict=True))
     assert all(s in (0.0, None) for s in scores), by_name
     # The sandbox stopped most by its limits or its pass rule (exits before the end of
-    # the tests fail); only the two that read their tests passed it.
+    # the tests fail); what games its tests is never scored 1.
     statuses = reward.totals.statuses
     assert statuses["timeout"] >= 3 and statuses["output_limit"] >= 2, statuses
-    assert statuses["pass"] == 2, statuses
-    # Gaming is counted: three seen statically (never run), two by changed expectations.
+    # Gaming is counted, whether seen statically (never run) or by changed expectations.
     reasons = reward.totals.gaming_reasons
     assert reward.totals.gamed == 5, reasons
-    assert set(reasons) == {
-        "always_equal",
-        "reads_own_file",
-        "patches_builtins",
-        "expected_ignored",
-    }
-    assert reasons["expected_ignored"] == 2
-    assert reward.totals.programs == len(names) - 3
+    assert {"always_equal", "reads_own_file", "patches_builtins"} <= set(reasons), reasons
+    allowed = {"always_equal", "reads_own_file", "patches_builtins", "expected_ignored"}
+    assert set(reasons) <= allowed, reasons
+    static = sum(n for r, n in reasons.items() if r != "expected_ignored")
+    assert reward.totals.programs == len(names) - static
+    assert statuses["pass"] == reasons.get("expected_ignored", 0), statuses
 
     pool = session.pool
     honest = sorted(HONEST)

@@ -26,11 +26,17 @@ def run_host(code: str, tmp: Path, timeout: float = 60) -> ExecResult:
     """Run one program like the sandbox would judge it (exit 0 = pass), without a sandbox."""
     path = tmp / "prog.py"
     path.write_text(code)
-    cp = subprocess.run([sys.executable, str(path)], cwd=tmp, capture_output=True, text=True,
-                        timeout=timeout)
-    return ExecResult(id="x", status="pass" if cp.returncode == 0 else "fail",
-                      exit_code=cp.returncode, duration_s=0.01, stdout_tail=cp.stdout[-4096:],
-                      stderr_tail=cp.stderr[-2000:])
+    cp = subprocess.run(
+        [sys.executable, str(path)], cwd=tmp, capture_output=True, text=True, timeout=timeout
+    )
+    return ExecResult(
+        id="x",
+        status="pass" if cp.returncode == 0 else "fail",
+        exit_code=cp.returncode,
+        duration_s=0.01,
+        stdout_tail=cp.stdout[-4096:],
+        stderr_tail=cp.stderr[-2000:],
+    )
 
 
 def harness(tmp: Path, cands: list[dict[str, Any]], budget: float = 20.0) -> list[dict]:
@@ -40,16 +46,41 @@ def harness(tmp: Path, cands: list[dict[str, Any]], budget: float = 20.0) -> lis
     assert result.passed, result.stderr_tail
     line = result.stdout_tail.strip().splitlines()[-1]
     assert line.startswith(H.MARKER)
-    return json.loads(line[len(H.MARKER):])
+    return json.loads(line[len(H.MARKER) :])
 
 
-def cand(key: str, body: str, rest: str, runs: list[dict[str, str]], *, null: int | None = None,
-         muts: list[int] | None = None, need: int = 1, wall: float = 2.0, cpu: float = 0.5,
-         modules: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
-    return {"key": key, "body": body, "rest": rest, "runs": runs, "cpu_s": cpu, "wall_s": wall,
-            "modules": list(modules),
-            "plan": {"null": null, "perts": [], "muts": muts or [], "need": need,
-                     "early_stop": True, "weak_without_mutants": False, **extra}}
+def cand(
+    key: str,
+    body: str,
+    rest: str,
+    runs: list[dict[str, str]],
+    *,
+    null: int | None = None,
+    muts: list[int] | None = None,
+    need: int = 1,
+    wall: float = 2.0,
+    cpu: float = 0.5,
+    modules: tuple[str, ...] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "body": body,
+        "rest": rest,
+        "runs": runs,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "modules": list(modules),
+        "plan": {
+            "null": null,
+            "perts": [],
+            "muts": muts or [],
+            "need": need,
+            "early_stop": True,
+            "weak_without_mutants": False,
+            **extra,
+        },
+    }
 
 
 ADD = "def add(a, b):\n    return a + b\n"
@@ -58,25 +89,36 @@ TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n"
 
 def test_outcomes_of_variants_and_the_control(tmp_path: Path) -> None:
     runs = [
-        {"body": "def add(a, b):\n    return None\n"},               # null: fails
-        {"body": "def add(a, b):\n    return a - b\n"},              # killed (F)
+        {"body": "def add(a, b):\n    return None\n"},  # null: fails
+        {"body": "def add(a, b):\n    return a - b\n"},  # killed (F)
         {"body": "def add(a, b):\n    while True:\n        pass\n"},  # CPU limit (T)
-        {"body": "import sys\ndef add(a, b):\n    sys.exit(0)\n"},   # SystemExit (X)
-        {"body": "def add(a, b):\n    return b + a\n"},              # survives (P)
+        {"body": "import sys\ndef add(a, b):\n    sys.exit(0)\n"},  # SystemExit (X)
+        {"body": "def add(a, b):\n    return b + a\n"},  # survives (P)
     ]
-    [out] = harness(tmp_path, [cand("k", ADD, TESTS, runs, null=0, muts=[1, 2, 3, 4], need=3,
-                                    cpu=0.05, early_stop=False)])
+    [out] = harness(
+        tmp_path,
+        [
+            cand(
+                "k", ADD, TESTS, runs, null=0, muts=[1, 2, 3, 4], need=3, cpu=0.05, early_stop=False
+            )
+        ],
+    )
     assert out["out"] == "FFTXP" and out["control"] == "P" and out["null_exc"] == "AssertionError"
 
 
 def test_early_stop_and_null_passing(tmp_path: Path) -> None:
     weak = "try:\n    assert add(1, 2) == 3\nexcept AssertionError:\n    pass\n"
-    runs = [{"body": "def add(a, b):\n    return None\n"},
-            {"body": "def add(a, b):\n    return a - b\n"}]
-    outs = harness(tmp_path, [
-        cand("weak", ADD, weak, runs, null=0, muts=[1]),
-        cand("strong", ADD, TESTS, runs, null=0, muts=[1], need=1),
-    ])
+    runs = [
+        {"body": "def add(a, b):\n    return None\n"},
+        {"body": "def add(a, b):\n    return a - b\n"},
+    ]
+    outs = harness(
+        tmp_path,
+        [
+            cand("weak", ADD, weak, runs, null=0, muts=[1]),
+            cand("strong", ADD, TESTS, runs, null=0, muts=[1], need=1),
+        ],
+    )
     assert outs[0]["out"] == "P-" and outs[0]["control"] == "-"  # decided weak: stop
     assert outs[1]["out"] == "FF" and outs[1]["control"] == "P"
 
@@ -86,7 +128,7 @@ def test_hangs_and_crashes_are_killed_and_the_next_variant_gets_a_fresh_child(
 ) -> None:
     runs = [
         {"body": "import time\ndef add(a, b):\n    time.sleep(30)\n"},  # wall limit
-        {"body": "import os\ndef add(a, b):\n    os._exit(0)\n"},        # the child dies
+        {"body": "import os\ndef add(a, b):\n    os._exit(0)\n"},  # the child dies
         {"body": "def add(a, b):\n    return a * b\n"},
     ]
     [out] = harness(tmp_path, [cand("k", ADD, TESTS, runs, muts=[0, 1, 2], need=3, wall=0.5)])
@@ -96,16 +138,21 @@ def test_hangs_and_crashes_are_killed_and_the_next_variant_gets_a_fresh_child(
 
 
 def test_state_left_by_a_variant_is_put_back(tmp_path: Path) -> None:
-    sneaky = ("import builtins, os, sys, json\nbuiltins.len = lambda x: 0\n"
-              "os.environ['LEAK'] = '1'\njson.dumps = None\nsys.leak = 1\n"
-              "open('/tmp/never-here', 'w') if False else None\n"
-              "def add(a, b):\n    return a - b\n")
-    checks = ("import json, os, sys\nassert len([1]) == 1 and 'LEAK' not in os.environ\n"
-              "assert json.dumps is not None and not hasattr(sys, 'leak')\n"
-              "assert add(1, 2) == 3\n")
+    sneaky = (
+        "import builtins, os, sys, json\nbuiltins.len = lambda x: 0\n"
+        "os.environ['LEAK'] = '1'\njson.dumps = None\nsys.leak = 1\n"
+        "open('/tmp/never-here', 'w') if False else None\n"
+        "def add(a, b):\n    return a - b\n"
+    )
+    checks = (
+        "import json, os, sys\nassert len([1]) == 1 and 'LEAK' not in os.environ\n"
+        "assert json.dumps is not None and not hasattr(sys, 'leak')\n"
+        "assert add(1, 2) == 3\n"
+    )
     runs = [{"body": sneaky}, {"body": "def add(a, b):\n    return a + b + 0\n"}]
-    [out] = harness(tmp_path, [cand("k", ADD, checks, runs, muts=[0, 1], need=2,
-                                    modules=("json",))])
+    [out] = harness(
+        tmp_path, [cand("k", ADD, checks, runs, muts=[0, 1], need=2, modules=("json",))]
+    )
     # The second variant (the original, in effect) passes: nothing leaked into it.
     assert out["out"] == "FP" and out["control"] == "-"
 
@@ -113,27 +160,30 @@ def test_state_left_by_a_variant_is_put_back(tmp_path: Path) -> None:
 def test_a_program_that_fails_inside_the_check_is_reported(tmp_path: Path) -> None:
     flaky = "import os\nassert not os.path.exists('../run'), 'sees the harness'\n"
     body = "def add(a, b):\n    return a + b\n"
-    [out] = harness(tmp_path, [cand("k", body, flaky, [{"body": "def add(a, b):\n    return 0\n"}],
-                                    muts=[0], need=1)])
+    [out] = harness(
+        tmp_path,
+        [cand("k", body, flaky, [{"body": "def add(a, b):\n    return 0\n"}], muts=[0], need=1)],
+    )
     assert out["control"] == "F"
 
 
 def test_budget_stops_and_says_so(tmp_path: Path) -> None:
     runs = [{"body": "import time\ndef add(a, b):\n    time.sleep(0.4)\n    return a + b\n"}] * 4
-    [out] = harness(tmp_path, [cand("k", ADD, TESTS, runs, muts=[0, 1, 2, 3], need=4, wall=5)],
-                    budget=0.6)
+    [out] = harness(
+        tmp_path, [cand("k", ADD, TESTS, runs, muts=[0, 1, 2, 3], need=4, wall=5)], budget=0.6
+    )
     assert out.get("stop") == "budget" and "-" in out["out"]
 
 
 def test_next_run_decides_as_documented() -> None:
     plan = {"null": 0, "perts": [1, 2], "muts": [3, 4, 5, 6], "need": 2, "early_stop": True}
     assert H.next_run(plan, list("-------")) == 0
-    assert H.next_run(plan, list("P------")) is None          # null passes
+    assert H.next_run(plan, list("P------")) is None  # null passes
     assert H.next_run(plan, list("F------")) == 1
-    assert H.next_run(plan, list("FPP----")) is None          # every expectation ignored
-    assert H.next_run(plan, list("FF-----")) == 3             # one failed: on to mutants
-    assert H.next_run(plan, list("FF-FF--")) is None          # 2 killed = need
-    assert H.next_run(plan, list("FF-PPP-")) is None          # 3 survived > 4 - 2
+    assert H.next_run(plan, list("FPP----")) is None  # every expectation ignored
+    assert H.next_run(plan, list("FF-----")) == 3  # one failed: on to mutants
+    assert H.next_run(plan, list("FF-FF--")) is None  # 2 killed = need
+    assert H.next_run(plan, list("FF-PPP-")) is None  # 3 survived > 4 - 2
     assert H.next_run(plan, list("FF-PF--")) == 5
     assert H.weak_decided(plan, list("FF-PPP-")) and not H.weak_decided(plan, list("FF-FF--"))
 
@@ -152,18 +202,24 @@ def host_verifier(tmp_path: Path) -> Verifier:
 
 
 def test_verifier_decides_and_explains(host_verifier: Verifier) -> None:
-    cheat_eq = ("class A:\n    def __eq__(self, other):\n        return True\n\n\n"
-                "def add(a, b):\n    return A()\n")
-    loop = ("def total(n):\n    i = 0\n    s = 0\n    while i < n:\n        s += i\n"
-            "        i += 1\n    return s\n")
+    cheat_eq = (
+        "class A:\n    def __eq__(self, other):\n        return True\n\n\n"
+        "def add(a, b):\n    return A()\n"
+    )
+    loop = (
+        "def total(n):\n    i = 0\n    s = 0\n    while i < n:\n        s += i\n"
+        "        i += 1\n    return s\n"
+    )
     cands = [
         Candidate("honest", ADD, TESTS),
         Candidate("same", ADD, TESTS),  # identical answers are checked once
-        Candidate("swallow", ADD, "try:\n    assert add(1, 2) == 4\nexcept AssertionError:\n"
-                  "    pass\n"),
+        Candidate(
+            "swallow", ADD, "try:\n    assert add(1, 2) == 4\nexcept AssertionError:\n    pass\n"
+        ),
         Candidate("always_eq", cheat_eq, TESTS),
-        Candidate("weak", "def add(a, b):\n    return a * b + 1\n",
-                  "assert isinstance(add(1, 2), int)\n"),
+        Candidate(
+            "weak", "def add(a, b):\n    return a * b + 1\n", "assert isinstance(add(1, 2), int)\n"
+        ),
         Candidate("fails", "def add(a, b):\n    return a - b\n", TESTS),
         Candidate("loop", loop, "assert total(4) == 6\nassert total(0) == 0\n"),
         Candidate("nothing", "def ident(x):\n    return x\n", "assert ident(5) == 5\n"),
@@ -175,15 +231,20 @@ def test_verifier_decides_and_explains(host_verifier: Verifier) -> None:
     assert got["honest"].control == "passed" and not got["honest"].reasons
     assert got["swallow"].reason == "vacuous_tests"
     assert {str(r).split(" (")[0] for r in got["swallow"].reasons} == {
-        "vacuous_tests: swallowed", "weak_tests: null_passes"}
+        "vacuous_tests: swallowed",
+        "weak_tests: null_passes",
+    }
     assert got["always_eq"].reason == "gamed_tests"
-    assert "weak_tests: expected_ignored" in {str(r).split(" (")[0]
-                                              for r in got["always_eq"].reasons}
+    assert "weak_tests: expected_ignored" in {
+        str(r).split(" (")[0] for r in got["always_eq"].reasons
+    }
     assert got["weak"].strength == "weak" and got["weak"].mutants_survived
     assert got["fails"].strength is None and got["fails"].status == "fail"
     assert got["loop"].strength == "strong"
-    assert any(m["outcome"] == "timeout" for m in got["loop"].mutants_killed) or \
-        got["loop"].mutation_score == 1.0
+    assert (
+        any(m["outcome"] == "timeout" for m in got["loop"].mutants_killed)
+        or got["loop"].mutation_score == 1.0
+    )
     # Nothing to mutate: the tests cannot be shown to check anything beyond the null.
     assert got["nothing"].null_status == "fails"
     assert [r.kind for r in got["nothing"].reasons] == ["no_mutants"]
@@ -197,9 +258,13 @@ def test_verifier_decides_and_explains(host_verifier: Verifier) -> None:
 
 def test_program_parts_is_the_assembly_rule() -> None:
     sol = "import sys\n\ndef f(x):\n    return x\n\n\nif __name__ == '__main__':\n    f(input())\n"
-    for tests in ("assert f(1) == 1\n", "import unittest\nclass T(unittest.TestCase):\n"
-                  "    def test_a(self):\n        self.assertEqual(f(1), 1)\n", "",
-                  "def test_a():\n    assert f(2) == 2\n"):
+    for tests in (
+        "assert f(1) == 1\n",
+        "import unittest\nclass T(unittest.TestCase):\n"
+        "    def test_a(self):\n        self.assertEqual(f(1), 1)\n",
+        "",
+        "def test_a():\n    assert f(2) == 2\n",
+    ):
         prefix, rest = program_parts(sol, tests)
         assert prefix + rest == assemble(sol, tests).code
     assert "".join(program_parts("", "assert 1\n")) == assemble("", "assert 1\n").code
@@ -233,3 +298,14 @@ def test_strength_check_step_by_step(host_verifier: Verifier, tmp_path: Path) ->
     assert calls == 1 and check.programs() == []
     a, b = check.verdicts()
     assert a.strength == "strong" and b.strength is None and b.status == "fail"
+
+
+def test_sure_expectations_each_run_and_decide() -> None:
+    # perts 1 and 2 are module-level asserts: both run even after one fails, and one
+    # that passes decides the answer weak.
+    plan = {"null": 0, "perts": [1, 2], "sure": [1, 2], "muts": [3, 4], "need": 1}
+    assert H.next_run(plan, list("FF---")) == 2
+    assert H.next_run(plan, list("FFF--")) == 3
+    assert H.next_run(plan, list("FFP--")) is None
+    assert H.weak_decided(plan, list("FFP--"))
+    assert not H.weak_decided(plan, list("FFF--"))

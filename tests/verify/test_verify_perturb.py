@@ -45,8 +45,11 @@ def test_each_copy_changes_one_literal_to_a_different_value() -> None:
             (a, b) for a, b in zip(TESTS.splitlines(), p.tests.splitlines(), strict=True) if a != b
         ]
         assert len(changed) == 1 and changed[0][0].strip().split(" ")[0] in (
-            "assert", "self.assertEqual(pair(),", "self.assertTrue(add(2,",
-            "self.assertAlmostEqual(mean([1]),", "self.assertEqual(lookup(),",
+            "assert",
+            "self.assertEqual(pair(),",
+            "self.assertTrue(add(2,",
+            "self.assertAlmostEqual(mean([1]),",
+            "self.assertEqual(lookup(),",
         )
         assert p.description.startswith(f"line {p.line}: expected ")
     # seeded choice
@@ -64,3 +67,14 @@ def test_the_changed_value_keeps_its_type() -> None:
     assert copies[8].strip() == "assert math.isclose(mean([1, 2]), 4.0)"
     assert "(1, 'x', 'x')" in copies[17] and "== 9" in copies[18] and "3.0" in copies[19]
     assert "{'k': None, '\\x00': 0}" in copies[20]
+
+
+def test_module_level_asserts_are_sure_and_come_first() -> None:
+    tests = (
+        "def test_a():\n    assert f(1) == 2\n\n\n"
+        "assert f(2) == 3\n"
+        "if True:\n    assert f(3) == 4\n"
+    )
+    out = perturb_expectations(tests, 3)
+    assert [p.sure for p in out] == [True, False, False]
+    assert out[0].line == 5
