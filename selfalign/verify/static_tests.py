@@ -812,20 +812,21 @@ class _Analysis:
                         out.add(name)
         return out
 
+    def _local_bases(self, cls: ast.ClassDef, depth: int) -> list[ast.ClassDef]:
+        """The base classes of ``cls`` defined in the program (none past a depth of 10)."""
+        if depth >= 10:
+            return []
+        found = (self.classes.get(last_part(self.names.qualname(b) or "")) for b in cls.bases)
+        return [local for local in found if local is not None and local is not cls]
+
     def _is_testcase(self, cls: ast.ClassDef, depth: int = 0) -> bool:
         for base in cls.bases:
-            name = last_part(self.names.qualname(base) or "")
-            if name in ("TestCase", "IsolatedAsyncioTestCase"):
-                return True
-            local = self.classes.get(name)
-            if (
-                local is not None
-                and local is not cls
-                and depth < 10
-                and self._is_testcase(local, depth + 1)
+            if last_part(self.names.qualname(base) or "") in (
+                "TestCase",
+                "IsolatedAsyncioTestCase",
             ):
                 return True
-        return False
+        return any(self._is_testcase(b, depth + 1) for b in self._local_bases(cls, depth))
 
     def _class_has_tests(self, cls: ast.ClassDef, depth: int = 0) -> bool:
         for item in cls.body:
@@ -833,16 +834,7 @@ class _Analysis:
                 "test"
             ):
                 return True
-        for base in cls.bases:
-            local = self.classes.get(last_part(self.names.qualname(base) or ""))
-            if (
-                local is not None
-                and local is not cls
-                and depth < 10
-                and self._class_has_tests(local, depth + 1)
-            ):
-                return True
-        return False
+        return any(self._class_has_tests(b, depth + 1) for b in self._local_bases(cls, depth))
 
     def _decorator_names(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
@@ -1641,28 +1633,23 @@ def _rebound(
                 else:
                     for name in _dynamic_names(defined):
                         bind(name, node.lineno)
+        # globals()["add"] = ...; a computed key: any function of the solution may be
+        # the one replaced.
         if isinstance(node, ast.Assign):
             for t in node.targets:
-                if (
+                if not (
                     isinstance(t, ast.Subscript)
                     and isinstance(t.value, ast.Call)
                     and names.call_name(t.value) in ("globals", "vars", "locals")
-                    and not (isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str))
                 ):
-                    # A computed key: any function of the solution may be the one replaced.
+                    continue
+                if isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str):
+                    if names.call_name(t.value) != "locals":
+                        bind(t.slice.value, node.lineno)
+                else:
                     for name in _dynamic_names(defined):
                         bind(name, node.lineno)
-        # globals()["add"] = ..., setattr(sys.modules[__name__], "add", ...)
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                if (
-                    isinstance(t, ast.Subscript)
-                    and isinstance(t.value, ast.Call)
-                    and names.call_name(t.value) in ("globals", "vars")
-                    and isinstance(t.slice, ast.Constant)
-                    and isinstance(t.slice.value, str)
-                ):
-                    bind(t.slice.value, node.lineno)
+        # setattr(sys.modules[__name__], "add", ...)
         if (
             isinstance(node, ast.Call)
             and names.call_name(node) == "setattr"
