@@ -251,7 +251,10 @@ class OpenAILLM:
         if params.seed is not None:
             body["seed"] = params.seed
         if params.repetition_penalty != 1.0:
+            # vLLM, SGLang and TGI read `repetition_penalty`, llama.cpp's servers
+            # `repeat_penalty`; each ignores the other's name.
             body["repetition_penalty"] = params.repetition_penalty
+            body["repeat_penalty"] = params.repetition_penalty
         if isinstance(prompt, str):
             path, body["prompt"] = "/completions", prompt
         else:

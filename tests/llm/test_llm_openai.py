@@ -199,3 +199,14 @@ def test_a_gguf_file_names_its_chat_template(real_llm):
     )
     with pytest.raises(OpenAIError, match="--tokenizer"):
         load_chat_tokenizer("/nonexistent/model.gguf")
+
+
+def test_the_repetition_penalty_is_sent_under_both_servers_names(server):
+    """vLLM reads `repetition_penalty`, llama.cpp `repeat_penalty`; 1.0 sends neither."""
+    llm = client(server)
+    server.requests.clear()
+    llm.generate(["# one\n"], SamplingParams(temperature=0.0, max_tokens=2, repetition_penalty=1.3))
+    llm.generate(["# one\n"], SamplingParams(temperature=0.0, max_tokens=2))
+    first, second = (body for _, body in server.requests)
+    assert first["repetition_penalty"] == first["repeat_penalty"] == 1.3
+    assert "repetition_penalty" not in second and "repeat_penalty" not in second
