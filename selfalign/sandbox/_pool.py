@@ -203,24 +203,32 @@ class ProcessPool(ABC):
                     w.proc.stdin.close()
         deadline = time.monotonic() + 5.0
         for w in self._workers:
+            if w.inflight:
+                # Abandoned jobs (an interrupted run): the runner would run every one
+                # of them before it reads the end of its input.
+                _kill_group(w.proc)
+                continue
             try:
                 w.proc.wait(max(0.05, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _kill_group(w.proc)
         for w in self._workers:
-            self._finish_worker(w)
+            self._finish_worker(w, destroy=False)
         self._workers.clear()
+        # One call removes whatever of the pool is left (each sandbox's own removal
+        # would be one more engine round trip per worker).
         with contextlib.suppress(Exception):
             self._cleanup_all()
         self._sel.close()
 
-    def _finish_worker(self, w: _Worker) -> None:
+    def _finish_worker(self, w: _Worker, destroy: bool = True) -> None:
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(w.fd)
         if w.proc.poll() is None:
             _kill_group(w.proc)
-        with contextlib.suppress(Exception):
-            self._destroy(w)
+        if destroy:
+            with contextlib.suppress(Exception):
+                self._destroy(w)
         for f in (w.proc.stdin, w.proc.stdout):
             with contextlib.suppress(Exception):
                 if f:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -293,6 +294,8 @@ class ExecutionReward:
                 log_metric(name, value)
         if self.log_path is not None:
             line = {
+                # Under `accelerate launch` every process appends its own rounds.
+                "rank": int(os.environ.get("RANK", "0")),
                 "round": round_no,
                 "step": step,
                 "completions": len(items),

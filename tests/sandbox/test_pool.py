@@ -156,9 +156,12 @@ def test_exception_inside_with_removes_containers(sandbox_image: str) -> None:
     assert not wait_no_containers(pool.pool_id)
 
 
+# The holder takes Ctrl-C as a program in a terminal does, even where the test runs in
+# the background of a shell (which starts it with SIGINT ignored).
 HOLDER = textwrap.dedent("""
-    import json, sys, time
+    import json, signal, sys, time
     from selfalign.sandbox import Program, SandboxConfig, open_pool
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with open_pool(SandboxConfig(workers=2, image=sys.argv[1])) as pool:
         print(json.dumps({"pool": pool.pool_id}), flush=True)
         def forever():
@@ -190,6 +193,7 @@ def test_ctrl_c_removes_containers(sandbox_image: str) -> None:
     proc, pool_id = _start_holder(sandbox_image)
     proc.send_signal(signal.SIGINT)
     proc.wait(CLEANUP_WAIT_S)
+    assert proc.returncode != 0  # interrupted, not finished
     assert not wait_no_containers(pool_id)
 
 

@@ -134,6 +134,7 @@ def test_grpo_steps_with_docker_rewards_resume_save_and_evaluate(
     rounds = [json.loads(line) for line in (out / "rewards.jsonl").read_text().splitlines()]
     assert len(rounds) == 2 and all(len(r["rewards"]) == 2 for r in rounds)
     assert [r["step"] for r in rounds] == [0, 1]  # the crashed run's step, then the resumed
+    assert [r["rank"] for r in rounds] == [0, 0]
     assert all(r in (0.0, 1.0) for line in rounds for r in line["rewards"])
     assert all(0.0 <= line["sandbox_time_share"] <= 1.0 for line in rounds)
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
