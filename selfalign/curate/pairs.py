@@ -1,4 +1,5 @@
-"""Preference pairs from execution (stage ``pairs``): a passing answer beats a failing one.
+"""Preference pairs (stage ``pairs``): a passing answer beats a failing one (execution),
+the best-rated answer beats the worst-rated one (judge).
 
 Pairs are drawn from the tasks of the final data set, so they inherit its
 decontamination and dedup: for each example whose task also has failing answers,
@@ -8,7 +9,8 @@ at random (seeded per task). A failing answer is one whose verdict is ``fail``,
 ``timeout``, ``memory`` or ``output_limit`` (a ``sandbox_error`` says nothing about
 the answer), whose output parsed (unless parse errors are allowed), whose
 response is not contaminated and differs from the chosen one. The source of the
-preference is ``execution``, and both verdicts travel with the pair.
+preference is ``execution``, and both verdicts travel with the pair. Judge pairs
+(``[pairs] sources``) are described at :func:`judge_pair`.
 
 Output: :class:`~selfalign.records.PreferencePair` records in ``RUN/pairs/part-*.jsonl``
 (``parent_id`` = the example's id); examples without a failing answer are listed
@@ -249,7 +251,7 @@ def _processor(ctx: StageContext) -> Processor:
 STAGE = Stage(
     name=STAGE_NAME,
     command="pairs",
-    summary="DPO preference pairs: a passing answer beats a failing one of the same task",
+    summary="DPO preference pairs: pass beats fail (execution), best beats worst rated (judge)",
     section=Section("pairs", PairsConfig),
     # The selection's rules also judge the rejected side; its options carry a prefix here.
     uses=(Section("select", SelectConfig, option_prefix="select-"),),
