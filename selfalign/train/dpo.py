@@ -56,9 +56,7 @@ def build_dpo_trainer(
         peft_config=lora_config(opts),
         callbacks=list(callbacks or []),
     )
-    context = training_context(
-        "dpo", opts, hp, device, base, data, template_source
-    )
+    context = training_context("dpo", opts, hp, device, base, data, template_source)
     return trainer, context
 
 

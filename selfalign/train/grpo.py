@@ -226,9 +226,7 @@ def build_grpo_trainer(
             "sandbox_pools_opened": getattr(runner, "opened", None),
         }
 
-    context = training_context(
-        "grpo", opts, hp, device, base, data, template_source, metrics
-    )
+    context = training_context("grpo", opts, hp, device, base, data, template_source, metrics)
     return trainer, context
 
 

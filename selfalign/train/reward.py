@@ -249,9 +249,7 @@ def build_reward_trainer(
             out["heldout_accuracy_before"] = before["accuracy"] if before else None
         return out
 
-    context = training_context(
-        "reward", opts, hp, device, base, data, template_source, metrics
-    )
+    context = training_context("reward", opts, hp, device, base, data, template_source, metrics)
     return trainer, context
 
 

@@ -65,9 +65,7 @@ def build_sft_trainer(
         peft_config=lora_config(opts),
         callbacks=list(callbacks or []),
     )
-    context = training_context(
-        "sft", opts, hp, device, base, data, template_source
-    )
+    context = training_context("sft", opts, hp, device, base, data, template_source)
     return trainer, context
 
 

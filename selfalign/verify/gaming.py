@@ -491,10 +491,8 @@ class _Checker:
             return
         # The argument compared with: the second parameter, or what *args holds.
         other = params[1] if len(params) >= 2 else None
-        reads_other = (
-            (other is not None and other in loads)
-            or (args.vararg is not None and args.vararg.arg in loads and other is None)
-            or (other is not None and args.vararg is not None and args.vararg.arg in loads)
+        reads_other = (other is not None and other in loads) or (
+            args.vararg is not None and args.vararg.arg in loads
         )
         if (other is not None or args.vararg is not None) and not reads_other:
             self.add("always_equal", where, f"{label} never reads its argument")

@@ -170,8 +170,10 @@ class _Inliner(ast.NodeTransformer):
 def inline_exec(source: str) -> str:
     """``source`` with the constant strings it runs through ``exec``/``eval`` written out
     as code, so that the static checks see them; ``source`` itself when there are none."""
+    if "exec" not in source and "eval" not in source:
+        return source
     tree = parse(source)
-    if tree is None or "exec" not in source and "eval" not in source:
+    if tree is None:
         return source
     inliner = _Inliner()
     new = inliner.visit(copy.deepcopy(tree))

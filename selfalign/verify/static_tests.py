@@ -73,7 +73,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from selfalign.curate.program import is_main_guard, testcase_classes
+from selfalign.curate.program import is_main_guard, is_unittest_main, testcase_classes
 from selfalign.verify.findings import Finding
 from selfalign.verify.names import Names, last_part
 from selfalign.verify.parsing import Index, index, inline_exec, parse, walk
@@ -531,16 +531,6 @@ def _probe_signal(call: ast.Call) -> bool:
     )
 
 
-def _literal_unittest_main(func: ast.expr) -> bool:
-    """``unittest.main`` spelled so: the assembly rule replaces it by a checked run."""
-    return (
-        isinstance(func, ast.Attribute)
-        and func.attr == "main"
-        and isinstance(func.value, ast.Name)
-        and func.value.id == "unittest"
-    )
-
-
 def _is_test_runner_run(call: ast.Call) -> bool:
     """``unittest.TextTestRunner(...).run(suite)`` (any ``*TestRunner``)."""
     func = call.func
@@ -736,7 +726,7 @@ class _Analysis:
         # The assembly rule runs (and checks) TestCase classes when the tests do not call
         # ``unittest.main`` by that name (selfalign.curate.program).
         self.assembly_runs_tests = bool(testcase_classes(tree)) and not any(
-            isinstance(n, ast.Call) and _literal_unittest_main(n.func) for n in idx.nodes
+            isinstance(n, ast.Call) and is_unittest_main(n.func) for n in idx.nodes
         )
         self.wrapped: dict[ast.AST, str] = {}
         self.deleted = {
@@ -1386,7 +1376,7 @@ class _Analysis:
         if not isinstance(self.parents.get(call), ast.Expr):
             return None
         if name == "unittest.main":
-            if _literal_unittest_main(call.func):
+            if is_unittest_main(call.func):
                 return None  # the assembly rule checks its result
             exits = next((k.value for k in call.keywords if k.arg == "exit"), None)
             if exits is not None and self.truth(exits) is False:
