@@ -238,7 +238,8 @@ class LazySandbox:
         self.cfg = cfg
         self.pool: ProcessPool | None = None
 
-    def run(self, programs: Iterable[Program]) -> Iterable[ExecResult]:
+    def run(self, programs: Iterable[Program | None]) -> Iterable[ExecResult]:
+        """``ProcessPool.run`` (``None`` in ``programs``: nothing to run yet)."""
         if self.pool is None:
             from selfalign.sandbox import open_pool
 

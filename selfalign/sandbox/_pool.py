@@ -238,11 +238,14 @@ class ProcessPool(ABC):
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, programs: Iterable[Program]) -> Iterator[ExecResult]:
+    def run(self, programs: Iterable[Program | None]) -> Iterator[ExecResult]:
         """Run programs; yield one verdict per program, in completion order.
 
         Programs are pulled from the iterable only as sandboxes free up, so memory
-        stays bounded whatever the input size.
+        stays bounded whatever the input size. The iterable may yield ``None`` for
+        "nothing to run until one of my programs finishes": the pool then asks again
+        after the next verdict it yields (a generator that makes programs out of
+        earlier verdicts works this way).
         """
         if not self._entered:
             self.start()
@@ -256,32 +259,42 @@ class ProcessPool(ABC):
         depth = self.config.pipeline_depth
 
         while True:
-            # Feed every sandbox that has room, each with one write, emptiest first.
-            for w in sorted(self._workers, key=lambda x: len(x.inflight)):
-                batch: list[_Job] = []
-                while (w.ready and not w.dead and not w.retiring
-                       and len(w.inflight) + len(batch) < depth):
-                    job = self._take_retry(w, retries)
-                    if job is None and not exhausted:
-                        try:
-                            prog = next(source)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        bad = _invalid(prog)
-                        if bad is not None:
-                            done.append(bad)
-                            continue
-                        self._seq += 1
-                        job = _Job(prog, self._seq)
-                    if job is None:
-                        break
-                    batch.append(job)
-                if batch:
-                    self._send(w, batch)
+            # Feed every sandbox that has room, one write each. Each job goes to the
+            # sandbox with the fewest queued, so a short run (a few long programs) is
+            # spread over all of them instead of queued behind one.
+            open_ = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
+            batches: dict[int, list[_Job]] = {id(w): [] for w in open_}
+            paused = False
+            while open_ and not paused:
+                w = min(open_, key=lambda x: len(x.inflight) + len(batches[id(x)]))
+                if len(w.inflight) + len(batches[id(w)]) >= depth:
+                    break
+                job = self._take_retry(w, retries)
+                if job is None and not exhausted:
+                    try:
+                        prog = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        continue
+                    if prog is None:
+                        paused = True  # nothing until a verdict goes out
+                        continue
+                    bad = _invalid(prog)
+                    if bad is not None:
+                        done.append(bad)
+                        continue
+                    self._seq += 1
+                    job = _Job(prog, self._seq)
+                if job is None:
+                    open_.remove(w)  # nothing it may take: the others may take a retry
+                    continue
+                batches[id(w)].append(job)
+            for w in self._workers:
+                if batches.get(id(w)):
+                    self._send(w, batches[id(w)])
             while done:
                 yield done.popleft()
-            if exhausted and not retries:
+            if (exhausted or paused) and not retries:
                 self._rebalance()
             busy = any(w.inflight for w in self._workers)
             if exhausted and not busy:
@@ -289,7 +302,8 @@ class ProcessPool(ABC):
                     return
                 if not any(not w.dead for w in self._workers):
                     self._ensure_capacity()
-            self._poll(self._next_timeout())
+            # A paused source with nothing in flight waits on something else: ask again soon.
+            self._poll(0.001 if paused and not busy else self._next_timeout())
             for r in self._collect(retries):
                 done.append(r)
             while done:

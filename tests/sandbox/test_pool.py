@@ -77,8 +77,9 @@ def test_deep_pipeline_keeps_every_verdict_with_its_program(sandbox_image: str) 
 
 
 def test_queued_jobs_move_to_a_sandbox_that_ran_dry(sandbox_image: str) -> None:
-    """The first sandbox gets a slow job and 31 quick ones queued behind it, the
-    second 9 quick ones: once the second is idle, half the first one's queue moves."""
+    """Jobs are dealt out in turn: the first sandbox gets the slow job and 20 quick
+    ones queued behind it, the second 20 quick ones; once the second is idle, half of
+    the first one's queue moves."""
     progs = [Program("slow", "import time\ntime.sleep(1.0)\n")]
     progs += [Program(f"q{i}", f"assert {i} >= 0\n") for i in range(40)]
     cfg = SandboxConfig(workers=2, image=sandbox_image, pipeline_depth=32)
@@ -225,3 +226,29 @@ def test_abandoned_run_does_not_leak_into_the_next(docker_pool: ProcessPool) -> 
     del it
     results = list(docker_pool.run([Program("new", "pass\n")]))
     assert [r.id for r in results] == ["new"]
+
+
+def test_a_short_run_is_spread_over_every_sandbox(docker_pool: ProcessPool) -> None:
+    # Two programs, two sandboxes: one each, not both queued on the first. A sandbox is
+    # told apart by the device of its own /work tmpfs.
+    code = "import os\nprint(os.stat('/work').st_dev)\n"
+    results = list(docker_pool.run([Program(f"where{i}", code) for i in range(2)]))
+    assert all(r.status == "pass" for r in results), results
+    assert len({r.stdout_tail.strip() for r in results}) == 2, results
+
+
+def test_a_source_may_wait_for_its_own_results(docker_pool: ProcessPool) -> None:
+    # None from the iterable means "nothing until a verdict comes back": a generator can
+    # make its next program out of the previous one's output.
+    seen: dict[str, str] = {}
+
+    def source() -> Iterator[Program | None]:
+        yield Program("first", "print(20 + 1)\n")
+        while "first" not in seen:
+            yield None
+        yield Program("second", f"print({seen['first']} * 2)\n")
+
+    for r in docker_pool.run(source()):
+        assert r.status == "pass", r
+        seen[r.id] = r.stdout_tail.strip()
+    assert seen == {"first": "21", "second": "42"}
