@@ -8,8 +8,9 @@ after the other, in its own process: the null implementation, the tests with a
 changed expectation, the mutants, and last a *control* (the original program). Each
 variant runs as ``__main__`` in a fresh module, a fresh working directory and a
 program file of its own, under a CPU-time limit, with stdout and stderr on
-``/dev/null``; the child reports each outcome on a pipe and moves on to the next
-answer as soon as the result is decided. Process state a variant can change is put
+``/dev/null``; the child reports each outcome on a pipe (ordinary failures in
+batches, at most 10 ms late) and moves on to the next answer as soon as the result
+is decided. Process state a variant can change is put
 back before the next one: ``sys`` hooks and attributes, ``sys.modules``, builtins,
 the attributes of every module the answer imports (imported before its first
 variant), the environment, signal handlers, ``atexit``, warning filters, the decimal
@@ -43,6 +44,7 @@ import time
 import zlib
 
 MARKER = "SELFALIGN-STRENGTH "
+_HOLD_S = 0.01  # longest a child holds an ordinary outcome before it tells the parent
 _SIGNALS = [
     getattr(signal, name)
     for name in (
@@ -330,10 +332,24 @@ class _Child:
         self.compiled = {}
         self.state = _State(scratch)
         self.run_dir_ready = False
+        self.held = []
+        self.sent_at = time.monotonic()
 
-    def report(self, line):
+    def report(self, line, now=True):
+        """Send a line to the parent; ``now=False`` may hold it for a few milliseconds
+        (with others), so that the parent is not woken for every ordinary failure."""
+        self.held.append(line + "\n")
+        if now or time.monotonic() - self.sent_at > _HOLD_S:
+            self.flush()
+
+    def flush(self):
+        if not self.held:
+            return
+        data = "".join(self.held).encode()
+        self.held = []
+        self.sent_at = time.monotonic()
         try:
-            os.write(self.report_fd, (line + "\n").encode())
+            os.write(self.report_fd, data)
         except OSError:
             os._exit(3)
 
@@ -432,6 +448,7 @@ class _Child:
                 os.dup2(self.devnull, fd)
             os.chdir(self.work)
         except BaseException:  # noqa: BLE001 - cannot vouch for the next variant
+            self.flush()
             os._exit(4)
         run_dir = os.path.join(self.work, "run")
         try:
@@ -477,10 +494,13 @@ class _Child:
                     )
                     out[step] = code
                     # Reported before the clean-up: if restoring the state kills the
-                    # child, the outcome is known and the next variant runs afresh.
-                    self.report(f"{ci} {step} {code} {exc or '-'}")
+                    # child, the outcome is known and the next variant runs afresh. An
+                    # ordinary failure may wait a little: were it lost with the child,
+                    # the variant runs again in a fresh one, and a failure and a crash
+                    # count alike.
+                    self.report(f"{ci} {step} {code} {exc or '-'}", now=code != "F")
                 self.clean()
-            self.report(f"{ci} done")
+            self.report(f"{ci} done", now=False)
             if cand.get("isolate"):
                 break
         self.report("exit")

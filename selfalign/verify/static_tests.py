@@ -223,7 +223,12 @@ class TestAnalysis:
 
 def is_literal(node: ast.expr) -> bool:
     """True when the expression involves no name, call, attribute or subscript: a constant."""
-    return not any(isinstance(n, _NOT_LITERAL) for n in walk(node))
+    queue: list[ast.AST] = [node]
+    for n in queue:  # breadth first: a call or name is most often near the top
+        if isinstance(n, _NOT_LITERAL):
+            return False
+        queue.extend(ast.iter_child_nodes(n))
+    return True
 
 
 def _literal_value(node: ast.expr) -> tuple[bool, object]:
@@ -376,6 +381,7 @@ def cannot_fail(test: ast.expr) -> bool:
         isinstance(test, ast.Compare)
         and len(test.ops) == 1
         and isinstance(test.ops[0], _REFLEXIVE)
+        and type(test.left) is type(test.comparators[0])
         and ast.dump(test.left) == ast.dump(test.comparators[0])
     ):
         return True
@@ -1403,17 +1409,15 @@ class _Analysis:
         args += [
             v for a in list(args) if isinstance(a, ast.Name) for v in self.values.get(a.id, [])
         ]
-        strings = [
-            sub.value
-            for arg in args
-            for sub in walk(arg)
-            if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
-        ] + [
-            sub.arg  # ``dict(os.environ, PYTHONOPTIMIZE="1")``
-            for arg in args
-            for sub in walk(arg)
-            if isinstance(sub, ast.keyword) and sub.arg
-        ]
+        strings: list[str] = []
+        for arg in args:
+            for sub in walk(arg):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                    strings.append(sub.value)
+                elif isinstance(sub, ast.keyword) and sub.arg:
+                    strings.append(sub.arg)  # ``dict(os.environ, PYTHONOPTIMIZE="1")``
+        if not strings:
+            return False
         if any("PYTHONOPTIMIZE" in text for text in strings):
             return True
         optimize_flag = any(

@@ -27,8 +27,9 @@ How a verdict is reached (docs/verification.md has the rules for users):
    one per program.
 
 ``run`` is any ``list[Program] -> {program id: ExecResult}``: :func:`pool_runner`
-wraps a pool; the execute stage puts its verdict cache in front (harness programs are
-deterministic text, so their results cache like any program's).
+wraps a pool. Callers that stream (the execute stage) use :class:`StrengthCheck`
+directly: answers join as their programs pass, and full harness programs go into the
+same stream of pool jobs as the remaining programs.
 """
 
 from __future__ import annotations
@@ -159,7 +160,15 @@ class Verification:
 
 
 class StrengthCheck:
-    """The strength check of one batch, step by step (see :meth:`Verifier.start`)."""
+    """The strength check as a step-by-step object (see :meth:`Verifier.start`).
+
+    Answers can be added while earlier ones run: :meth:`add` prepares an answer whose
+    program passed, :meth:`programs` packs the prepared answers into harness programs
+    (with ``flush=False`` only the full ones, so that a caller streaming results in
+    gets well-filled programs), :meth:`receive` takes one harness program's result.
+    An answer left unfinished by its harness program is sent again, alone, up to
+    ``max_waves`` times in all.
+    """
 
     def __init__(self, verifier: Verifier) -> None:
         self.verifier = verifier
@@ -168,45 +177,105 @@ class StrengthCheck:
         self.candidates: dict[str, Candidate] = {}
         self.static: dict[str, tuple[TestAnalysis | None, list[dict[str, Any]]]] = {}
         self.plans: dict[str, _Plan] = {}
-        self.pending: list[_Plan] = []
-        self.wave = 0
-        self._sent: dict[str, list[_Plan]] = {}
+        self.queued: list[_Plan] = []
+        """Answers waiting for a harness program."""
+        self.sent: dict[str, list[_Plan]] = {}
+        """Harness programs out (by program id) and the answers in each."""
+        self.waves: dict[str, int] = {}
         self._decided = False
 
     @property
     def done(self) -> bool:
-        """True once no program is left to run (every plan decided, or out of waves)."""
-        return not self.pending or self.wave >= self.verifier.config.max_waves
+        """True once nothing is queued or out (every answer decided, or out of waves)."""
+        return not self.queued and not self.sent
 
-    def programs(self) -> list[Program]:
-        """The harness programs of the next wave (empty when done)."""
-        if self.done:
-            return []
-        self.wave += 1
+    def add(
+        self,
+        cand: Candidate,
+        result: ExecResult,
+        parts: tuple[str, str] | None = None,
+        prepared: _Prepared | None = None,
+    ) -> None:
+        """Add an answer and the result of its original program (only passes are checked)."""
         v = self.verifier
-        v.stats["waves"] += 1
-        self._sent = {}
-        out: list[Program] = []
-        for group in v._pack(self.pending, alone=self.wave > 1):
-            prog = v._program(group)
-            if prog.id not in self._sent:
-                out.append(prog)
-            self._sent.setdefault(prog.id, []).extend(group)
-        v.stats["strength_programs"] += len(out)
-        log.debug(
-            "strength wave %d: %d answers in %d programs", self.wave, len(self.pending), len(out)
+        prefix, rest = parts or program_parts(cand.solution, cand.tests)
+        verification = Verification(
+            id=cand.id,
+            program_hash=program_hash(prefix + rest),
+            status=result.status,
+            passed=result.passed,
+            result=result.to_dict(),
         )
+        self.verdicts_.append(verification)
+        if not result.passed:
+            self.owners.append(None)
+            return
+        key = _key(cand)
+        self.owners.append(key)
+        self.candidates[key] = cand
+        if key in self.static:
+            return
+        prep = prepared or v._prepare(cand, prefix, rest)
+        self.static[key] = prep.static
+        if v.config.dynamic:
+            plan = v._plan(key, prep, result, prefix, rest)
+            self.plans[key] = plan
+            if not plan.done():
+                self.queued.append(plan)
+
+    def programs(self, flush: bool = True) -> list[Program]:
+        """Harness programs for the queued answers. ``flush=False`` keeps back the last,
+        not yet full one (more answers may join it)."""
+        v = self.verifier
+        fresh = [p for p in self.queued if not self.waves.get(p.key)]
+        groups = [[p] for p in self.queued if self.waves.get(p.key)]  # retries run alone
+        packed = v._groups(fresh)
+        held = packed.pop() if packed and not flush and not v._full(packed[-1]) else []
+        groups += packed
+        # The most expensive first: the pool starts the long programs early.
+        groups.sort(key=lambda g: -sum(p.expected_cost() for p in g))
+        self.queued = held
+        out: list[Program] = []
+        for group in groups:
+            prog = v._program(group)
+            out.append(prog)
+            self.sent[prog.id] = group
+            for plan in group:
+                self.waves[plan.key] = self.waves.get(plan.key, 0) + 1
+        if out:
+            v.stats["strength_programs"] += len(out)
+            most = max(self.waves[p.key] for g in groups for p in g)
+            v.stats["waves"] = max(v.stats["waves"], most)
+            log.debug("strength: %d harness programs for %d answers",
+                      len(out), sum(len(g) for g in groups))
         return out
 
+    def receive(self, pid: str, result: ExecResult | None) -> bool:
+        """The result of harness program ``pid``; False if it is not one of ours."""
+        group = self.sent.pop(pid, None)
+        if group is None:
+            return False
+        self.verifier._absorb(result, group)
+        limit = self.verifier.config.max_waves
+        self.queued += [p for p in group if not p.done() and self.waves[p.key] < limit]
+        return True
+
     def feed(self, results: Mapping[str, ExecResult]) -> None:
-        """Results of the programs from :meth:`programs` (by program id; extra ids ignored)."""
-        for pid, group in self._sent.items():
-            self.verifier._absorb(results.get(pid), group)
-        self._sent = {}
-        self.pending = [p for p in self.pending if not p.done()]
+        """Results of every program from :meth:`programs` (by id; a missing one counts as
+        a sandbox failure of its answers, extra ids are ignored)."""
+        for pid in list(self.sent):
+            self.receive(pid, results.get(pid))
+
+    def close(self) -> None:
+        """Give up on what is still queued or out: those answers are unfinished."""
+        for group in self.sent.values():
+            self.verifier._absorb(None, group)
+        for plan in self.queued:
+            plan.failures.append("never sent")
+        self.sent, self.queued = {}, []
 
     def verdicts(self) -> list[Verification]:
-        """The verdicts, in input order (call once :attr:`done` is True)."""
+        """The verdicts, in the order added (call once :attr:`done` is True)."""
         if not self._decided:
             self._decided = True
             for v, key in zip(self.verdicts_, self.owners, strict=True):
@@ -498,28 +567,8 @@ class Verifier:
     ) -> StrengthCheck:
         check = StrengthCheck(self)
         prepared = prepared or {}
-        for (cand, result), (prefix, rest) in zip(pairs, parts, strict=True):
-            v = Verification(
-                id=cand.id,
-                program_hash=program_hash(prefix + rest),
-                status=result.status,
-                passed=result.passed,
-                result=result.to_dict(),
-            )
-            check.verdicts_.append(v)
-            if not result.passed:
-                check.owners.append(None)
-                continue
-            key = _key(cand)
-            check.owners.append(key)
-            check.candidates[key] = cand
-            if key in check.static:
-                continue
-            prep = prepared.get(key) or self._prepare(cand, prefix, rest)
-            check.static[key] = prep.static
-            if self.config.dynamic:
-                check.plans[key] = self._plan(key, prep, result, prefix, rest)
-        check.pending = [p for p in check.plans.values() if not p.done()]
+        for (cand, result), part in zip(pairs, parts, strict=True):
+            check.add(cand, result, part, prepared.get(_key(cand)))
         return check
 
     # -- steps ---------------------------------------------------------------------------
@@ -611,26 +660,20 @@ class Verifier:
             sure=sure,
         )
 
-    def _pack(self, plans: list[_Plan], alone: bool) -> list[list[_Plan]]:
-        """Groups of plans, one harness program each, the most expensive first (the
-        pool then starts the long programs early and the wave ends sooner)."""
-        groups = self._groups(plans, alone)
-        groups.sort(key=lambda g: -sum(p.expected_cost() for p in g))
-        return groups
+    def _pack_cap(self) -> int:
+        tail = (self.sandbox.tail_bytes - 128) // _RESULT_BYTES_PER_CANDIDATE
+        return max(1, min(self.config.max_pack, tail))
 
-    def _groups(self, plans: list[_Plan], alone: bool) -> list[list[_Plan]]:
-        cap = max(
-            1,
-            min(
-                self.config.max_pack, (self.sandbox.tail_bytes - 128) // _RESULT_BYTES_PER_CANDIDATE
-            ),
-        )
+    def _groups(self, plans: list[_Plan]) -> list[list[_Plan]]:
+        """Plans in order, cut into groups of at most ``max_pack`` answers and about
+        ``pack_s`` expected seconds: one harness program each (the last may be short)."""
+        cap = self._pack_cap()
         groups: list[list[_Plan]] = []
         current: list[_Plan] = []
         cost = 0.0
         for plan in plans:
             c = plan.expected_cost()
-            if current and (alone or len(current) >= cap or cost + c > self.config.pack_s):
+            if current and (len(current) >= cap or cost + c > self.config.pack_s):
                 groups.append(current)
                 current, cost = [], 0.0
             current.append(plan)
@@ -638,6 +681,11 @@ class Verifier:
         if current:
             groups.append(current)
         return groups
+
+    def _full(self, group: list[_Plan]) -> bool:
+        """Whether a group is worth a harness program of its own while more may come."""
+        cost = sum(p.expected_cost() for p in group)
+        return len(group) >= self._pack_cap() or cost >= self.config.pack_s / 2
 
     def _program(self, group: list[_Plan]) -> Program:
         from selfalign.sandbox import Program

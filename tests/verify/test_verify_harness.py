@@ -309,3 +309,45 @@ def test_sure_expectations_each_run_and_decide() -> None:
     assert H.next_run(plan, list("FFP--")) is None
     assert H.weak_decided(plan, list("FFP--"))
     assert not H.weak_decided(plan, list("FFF--"))
+
+
+def test_strength_check_takes_answers_as_they_come(host_verifier: Verifier, tmp_path: Path) -> None:
+    # The execute stage adds each pass as its verdict arrives: a partly filled harness
+    # program waits for more answers unless flushed, and answers that join later go in
+    # the same program.
+    host_verifier.config = StrengthConfig(mutants=6, max_pack=2)
+    add_b = "def add(a, b):\n    return b + a\n"
+    cands = [Candidate("a", ADD, TESTS), Candidate("b", add_b, TESTS)]
+    results = {c.id: run_host(assemble(c.solution, c.tests).code, tmp_path) for c in cands}
+    check = host_verifier.start([])
+    assert check.done and check.programs() == []
+    check.add(cands[0], results["a"])
+    assert not check.done
+    assert check.programs(flush=False) == []  # one answer: room for another
+    check.add(cands[1], results["b"])
+    (program,) = check.programs(flush=False)  # two answers fill max_pack=2
+    assert check.programs() == [] and not check.done
+    assert not check.receive("not-ours", results["a"])
+    assert check.receive(program.id, run_host(program.code, tmp_path))
+    assert check.done
+    assert [v.strength for v in check.verdicts()] == ["strong", "strong"]
+
+
+def test_an_unfinished_answer_is_sent_again_alone(host_verifier: Verifier, tmp_path: Path) -> None:
+    # A harness program that returns nothing leaves its answers unfinished: each goes
+    # again in a program of its own, until max_waves, then it is weak (undecided).
+    host_verifier.config = StrengthConfig(mutants=6, max_waves=2)
+    add_b = "def add(a, b):\n    return b + a\n"
+    cands = [Candidate("a", ADD, TESTS), Candidate("b", add_b, TESTS)]
+    results = {c.id: run_host(assemble(c.solution, c.tests).code, tmp_path) for c in cands}
+    check = host_verifier.start([(c, results[c.id]) for c in cands])
+    (packed,) = check.programs()
+    check.feed({})  # lost
+    alone = check.programs()
+    assert len(alone) == 2 and packed.id not in {p.id for p in alone}
+    first, second = alone
+    check.receive(first.id, run_host(first.code, tmp_path))
+    check.receive(second.id, None)  # lost again: out of waves
+    assert check.done
+    strengths = sorted((v.strength, [r.kind for r in v.reasons]) for v in check.verdicts())
+    assert strengths == [("strong", []), ("weak", ["undecided"])]
