@@ -33,8 +33,8 @@ class ExecuteConfig:
     cache_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Directory of verdicts shared between runs (e.g. ~/.cache/selfalign/verdicts); "
-            "unset: only this run's own verdicts are reused."
+            "help": "Directory of verdicts shared between runs (e.g. ~/.cache/selfalign/verdicts), "
+            "strength verdicts included; unset: only this run's own verdicts are reused."
         },
     )
     retry_sandbox_errors: bool = field(

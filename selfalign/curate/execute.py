@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ from selfalign.verify.config import StrengthConfig
 
 if TYPE_CHECKING:
     from selfalign.sandbox import ExecResult, Program
-    from selfalign.verify import Verification, Verifier
+    from selfalign.verify import StrengthCheck, Verification, Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,30 @@ class VerdictCache:
         if persist and self.shared is not None:
             atomic_write_text(self._path(program_hash), json.dumps(entry, sort_keys=True) + "\n")
 
+    def _strength_path(self, program_hash: str, key: str) -> Path:
+        assert self.shared is not None
+        return self.shared / f"strength-{key}" / program_hash[:2] / f"{program_hash}.json"
+
+    def get_strength(self, program_hash: str, key: str) -> dict[str, Any] | None:
+        """The strength fields of a program checked under strength options ``key``, from
+        the shared directory (the run's own are in ``known_strength``)."""
+        if self.shared is None:
+            return None
+        path = self._strength_path(program_hash, key)
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning("ignoring unreadable cached strength verdict %s: %s", path, exc)
+            return None
+        return data if isinstance(data, dict) and data.get("strength") else None
+
+    def put_strength(self, program_hash: str, key: str, fields: dict[str, Any]) -> None:
+        if self.shared is not None and fields.get("strength"):
+            text = json.dumps(fields, sort_keys=True) + "\n"
+            atomic_write_text(self._strength_path(program_hash, key), text)
+
     def seed_from(self, verdicts: list[dict[str, Any]]) -> int:
         """Remember the verdicts of an earlier run of this stage that ran under the same limits."""
         added = 0
@@ -163,11 +188,19 @@ class _Executor:
     limits (by program hash): a re-run does not check them again."""
     consecutive_errors: int = 0
 
-    def run(self, programs: list[Program]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    def run(
+        self,
+        programs: list[Program],
+        check: StrengthCheck | None = None,
+        on_outcome: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, dict[str, Any]], set[str]]:
         """Outcomes by program id; a program whose hash the cache knows does not run again.
 
         Returns the outcomes and the ids that really ran. ``sandbox_error`` outcomes are
         not cached, and too many in a row stop the stage (``SandboxBroken``).
+        ``on_outcome(id, outcome)`` hears of each outcome as soon as it is known; the
+        harness programs of ``check`` (answers it is given meanwhile, by
+        ``on_outcome``) run in the same stream, as soon as one is full.
         """
         outcomes: dict[str, dict[str, Any]] = {}
         by_hash: dict[str, list[str]] = {}
@@ -180,25 +213,31 @@ class _Executor:
             elif h not in by_hash:
                 to_run.append(prog)
             by_hash.setdefault(h, []).append(prog.id)
+        if on_outcome is not None:
+            for pid, outcome in list(outcomes.items()):
+                on_outcome(pid, outcome)
+        hashes = {p.id: program_hash(p.code) for p in to_run}
+        waiting = set(hashes)
         ran: set[str] = set()
-        for r in self.pool.run(to_run) if to_run else []:
+        stream = _stream(to_run, waiting, check)
+        for r in self.pool.run(stream) if to_run or (check is not None and not check.done) else []:
+            self._count(r)
+            h = hashes.get(r.id)
+            if h is None or r.id in ran:
+                if check is not None:
+                    check.receive(r.id, r)
+                continue
+            waiting.discard(r.id)
             outcome = r.to_dict()
-            h = next(program_hash(p.code) for p in to_run if p.id == r.id)
-            if r.status == "sandbox_error":
-                self.consecutive_errors += 1
-                if self.consecutive_errors >= self.max_errors:
-                    raise SandboxBroken(
-                        f"{self.consecutive_errors} programs in a row got 'sandbox_error' "
-                        f"(last reason: {r.reason}); the sandbox is not working. Check it "
-                        "with `selfalign sandbox build` and Docker, then run the same "
-                        "command again to resume"
-                    )
-            else:
-                self.consecutive_errors = 0
+            if r.status != "sandbox_error":
                 self.cache.put(h, outcome)
             ran.add(r.id)
             for pid in by_hash[h]:
                 outcomes[pid] = outcome
+                if on_outcome is not None:
+                    on_outcome(pid, outcome)
+        if check is not None:
+            check.close()  # nothing is left unless the pool failed: those are unfinished
         for prog in programs:
             # The pool returned nothing for it: the sandbox's fault, not the program's.
             outcomes.setdefault(
@@ -208,10 +247,27 @@ class _Executor:
             )
         return outcomes, ran
 
-    def results(self, programs: list[Program]) -> dict[str, ExecResult]:
-        """``run`` for the verifier: its strength programs go through the same cache."""
-        outcomes, _ = self.run(programs)
-        return {pid: _exec_result(pid, outcome) for pid, outcome in outcomes.items()}
+    def known(self, program_hash: str) -> dict[str, Any] | None:
+        """Strength fields of a program checked before (this run, or the shared cache)."""
+        found = self.known_strength.get(program_hash)
+        if found is None:
+            found = self.cache.get_strength(program_hash, self.strength_key)
+            if found is not None:
+                self.known_strength[program_hash] = found
+        return found
+
+    def _count(self, r: ExecResult) -> None:
+        if r.status != "sandbox_error":
+            self.consecutive_errors = 0
+            return
+        self.consecutive_errors += 1
+        if self.consecutive_errors >= self.max_errors:
+            raise SandboxBroken(
+                f"{self.consecutive_errors} programs in a row got 'sandbox_error' "
+                f"(last reason: {r.reason}); the sandbox is not working. Check it "
+                "with `selfalign sandbox build` and Docker, then run the same "
+                "command again to resume"
+            )
 
     def process(self, batch: list[dict[str, Any]]) -> BatchResult:
         from selfalign.sandbox import Program
@@ -232,9 +288,14 @@ class _Executor:
                 continue
             planned.append((attempt, assemble(attempt.solution, attempt.tests)))
         codes = {program.program_hash: program.code for _, program in planned}
-        outcomes, ran = self.run([Program(id=h, code=code) for h, code in codes.items()])
+        strength = _StrengthRun(self, planned, result.metrics)
+        outcomes, ran = self.run(
+            [Program(id=h, code=code) for h, code in codes.items()],
+            strength.check,
+            strength.hear if strength.check is not None else None,
+        )
         executed = len(ran)
-        strength = self.check_strength(planned, outcomes, result.metrics)
+        fields = strength.fields()
         hits = 0
         for attempt, program in planned:
             h = program.program_hash
@@ -263,7 +324,7 @@ class _Executor:
                 limits_key=self.cache.key,
                 sandbox_reason=outcome.get("reason") if status == "sandbox_error" else None,
                 program_notes=program.notes,
-                **strength.get(attempt.id, {}),
+                **fields.get(attempt.id, {}),
             )
             result.outputs.append(verdict)
             result.metrics[f"status_{status}"] = result.metrics.get(f"status_{status}", 0) + 1
@@ -274,41 +335,82 @@ class _Executor:
         result.metrics["cache_hits"] = float(hits)
         return result
 
-    def check_strength(
-        self,
-        planned: list[tuple[Attempt, Any]],
-        outcomes: dict[str, dict[str, Any]],
-        metrics: dict[str, float],
-    ) -> dict[str, dict[str, Any]]:
-        """The verifier's verdict fields for every attempt whose program passed."""
-        if self.verifier is None:
-            return {}
+
+class _StrengthRun:
+    """The strength check of one batch, fed by the executor as outcomes come in: each
+    attempt whose program passes joins the check at once (its host-side analysis runs
+    while the sandboxes work through their queues), and its harness programs join the
+    batch's stream of programs."""
+
+    def __init__(
+        self, executor: _Executor, planned: list[tuple[Attempt, Any]], metrics: dict[str, float]
+    ) -> None:
+        self.executor = executor
+        self.metrics = metrics
+        self.by_hash: dict[str, list[Attempt]] = {}
+        for attempt, program in planned:
+            self.by_hash.setdefault(program.program_hash, []).append(attempt)
+        self.reused: dict[str, dict[str, Any]] = {}
+        verifier = executor.verifier
+        self.before = dict(verifier.stats) if verifier is not None else {}
+        self.check = verifier.start([]) if verifier is not None else None
+
+    def hear(self, h: str, outcome: dict[str, Any]) -> None:
+        """A program's outcome: its passing attempts are checked (or reuse a verdict)."""
+        if self.check is None or outcome.get("status") != "pass":
+            return
         from selfalign.verify import Candidate
 
-        out: dict[str, dict[str, Any]] = {}
-        pairs = []
-        for attempt, program in planned:
-            outcome = outcomes[program.program_hash]
-            if outcome.get("status") != "pass":
-                continue
-            known = self.known_strength.get(program.program_hash)
+        for attempt in self.by_hash.pop(h, []):
+            known = self.executor.known(h)
             if known is not None:
-                out[attempt.id] = known
+                self.reused[attempt.id] = known
                 continue
             candidate = Candidate(attempt.id, attempt.solution, attempt.tests)
-            pairs.append((candidate, _exec_result(program.program_hash, outcome), program))
-        metrics["strength_known"] = float(len(out))
-        if not pairs:
+            self.check.add(candidate, _exec_result(h, outcome))
+
+    def fields(self) -> dict[str, dict[str, Any]]:
+        """The strength fields of every checked attempt, by attempt id."""
+        out = dict(self.reused)
+        self.metrics["strength_known"] = float(len(self.reused))
+        check, verifier = self.check, self.executor.verifier
+        if check is None or verifier is None or not check.verdicts_:
             return out
-        before = dict(self.verifier.stats)
-        checked = self.verifier.check([(c, r) for c, r, _ in pairs])
-        for verification, (_, _, program) in zip(checked, pairs, strict=True):
-            found = {**strength_fields(verification), "strength_key": self.strength_key}
+        for verification in check.verdicts():
+            if not verification.passed:
+                continue
+            found = {
+                **strength_fields(verification),
+                "strength_key": self.executor.strength_key,
+            }
             out[verification.id] = found
-            self.known_strength[program.program_hash] = found
+            self.executor.known_strength[verification.program_hash] = found
+            self.executor.cache.put_strength(
+                verification.program_hash, self.executor.strength_key, found
+            )
         for key in ("strength_programs", "variants"):
-            metrics[key] = float(self.verifier.stats[key] - before.get(key, 0))
+            self.metrics[key] = float(verifier.stats[key] - self.before.get(key, 0))
         return out
+
+
+def _stream(
+    plain: list[Program], waiting: set[str], check: StrengthCheck | None
+) -> Iterator[Program | None]:
+    """The programs of one batch for ``pool.run``: the plain programs, with the check's
+    harness programs put first as soon as one is full; ``None`` (nothing yet) while
+    harness programs wait on results still to come. ``waiting`` holds the plain
+    programs without a result yet (the caller updates it)."""
+    queue = deque(plain)
+    while True:
+        if check is not None:
+            # A partly filled harness program goes out once no answer can join it.
+            yield from check.programs(flush=not queue and not waiting)
+        if queue:
+            yield queue.popleft()
+            continue
+        if check is None or (check.done and not waiting):
+            return  # (results still to come may add answers to the check)
+        yield None
 
 
 STRENGTH_FIELDS = (
@@ -509,8 +611,11 @@ def _processor(ctx: StageContext) -> Processor:
     if strength.enabled:
         from selfalign.verify import Verifier
 
-        # Its programs run through the executor: the same pool, the same verdict cache.
-        executor.verifier = Verifier(executor.results, strength, ctx.config("sandbox"))
+        # Its harness programs join each batch's stream of programs (_Executor.run).
+        pool = executor.pool
+        executor.verifier = Verifier(
+            lambda programs: {r.id: r for r in pool.run(programs)}, strength, ctx.config("sandbox")
+        )
         executor.strength_key = strength_key(strength, key)
         executor.known_strength = dict(ctx.state.get("known_strength", {}))
     return executor.process

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 UNITTEST_HELPER = "_selfalign_unittest_main"
 
@@ -86,15 +87,22 @@ def _remove_lines(code: str, spans: list[tuple[int, int]]) -> str:
 
 def strip_main_guard(code: str) -> tuple[str, list[str]]:
     """Remove top-level ``if __name__ == "__main__":`` blocks; return the code and notes."""
+    body, notes = _strip_main_guard(code)
+    return body, list(notes)
+
+
+@lru_cache(maxsize=512)
+def _strip_main_guard(code: str) -> tuple[str, tuple[str, ...]]:
+    # Cached: the verifier asks again for each answer it checks.
     tree = _parse(code)
     if tree is None:
-        return code, []
+        return code, ()
     spans = [
         (node.lineno, node.end_lineno or node.lineno) for node in tree.body if is_main_guard(node)
     ]
     if not spans:
-        return code, []
-    notes = [f"removed the solution's __main__ block (lines {a}-{b})" for a, b in spans]
+        return code, ()
+    notes = tuple(f"removed the solution's __main__ block (lines {a}-{b})" for a, b in spans)
     return _remove_lines(code, spans), notes
 
 
@@ -166,9 +174,16 @@ def _byte_offset_slices(code: str, edits: list[tuple[int, int, int, int, str]]) 
 
 def prepare_tests(tests: str) -> tuple[str, list[str], bool]:
     """Apply rules 2-4 to the test code: returns (code, notes, needs_unittest_helper)."""
+    code, notes, helper = _prepare_tests(tests)
+    return code, list(notes), helper
+
+
+@lru_cache(maxsize=512)
+def _prepare_tests(tests: str) -> tuple[str, tuple[str, ...], bool]:
+    # Cached: answers to one task share their tests, and the verifier asks again.
     tree = _parse(tests)
     if tree is None:
-        return tests, [], False
+        return tests, (), False
     notes: list[str] = []
     edits: list[tuple[int, int, int, int, str]] = []
     for node in ast.walk(tree):
@@ -192,7 +207,8 @@ def prepare_tests(tests: str) -> tuple[str, list[str], bool]:
     if epilogue:
         code += "\n# Added by selfalign: start the tests that were defined but never run.\n"
         code += "\n".join(epilogue) + "\n"
-    return code, notes, bool(edits) or any(e.startswith(UNITTEST_HELPER) for e in epilogue)
+    helper = bool(edits) or any(e.startswith(UNITTEST_HELPER) for e in epilogue)
+    return code, tuple(notes), helper
 
 
 def assemble(solution: str, tests: str) -> AssembledProgram:
