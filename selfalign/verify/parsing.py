@@ -55,6 +55,7 @@ class Source:
 
 
 _CONTAINERS = (ast.List, ast.Tuple, ast.Set)
+_CONTAINER_TYPES = frozenset((*_CONTAINERS, ast.Dict))
 
 
 def _literal_container(node: ast.AST) -> bool:
@@ -95,10 +96,11 @@ def walk(node: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) -> list[a
     out: list[ast.AST] = []
     stack = [node]
     AST = ast.AST
+    containers = _CONTAINER_TYPES
     while stack:
         n = stack.pop()
         out.append(n)
-        if _literal_container(n):
+        if type(n) in containers and _literal_container(n):
             continue
         for name in n._fields:
             value = getattr(n, name, None)
