@@ -569,6 +569,12 @@ def _catches(handler: ast.ExceptHandler, bound: Mapping[str, ast.expr] | None = 
 
 
 _MUTABLE_SCOPES = {"globals", "vars", "setattr", "exec", "eval", "locals"}
+# The node types _bindings looks at (a type test first: most nodes are none of these).
+_BINDING_NODES = frozenset((
+    ast.Name, ast.Global, ast.Nonlocal, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+    ast.Import, ast.ImportFrom, ast.arg, ast.ExceptHandler, ast.MatchAs, ast.MatchStar,
+    ast.Call,
+))
 
 
 def _bindings(
@@ -579,6 +585,8 @@ def _bindings(
     those whose value is an immutable literal: name -> the value."""
     stores: Counter[str] = Counter()
     for n in nodes:
+        if type(n) not in _BINDING_NODES:
+            continue
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
             stores[n.id] += 1
         elif isinstance(n, ast.Global | ast.Nonlocal):
@@ -598,7 +606,7 @@ def _bindings(
             and n.func.id in _MUTABLE_SCOPES
         ) or (isinstance(n, ast.Name) and n.id == "__main__"):
             return {}, {}  # the tests may rebind names in ways not seen here
-    sol = parse(solution) if solution else None
+    sol = parse(solution) if "global" in solution else None
     if sol is not None:
         for n in walk(sol):
             if isinstance(n, ast.Global):
