@@ -115,15 +115,8 @@ class VerdictCache:
         hit = self.memory.get(program_hash)
         if hit is not None or self.shared is None:
             return hit
-        path = self._path(program_hash)
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable cached verdict %s: %s", path, exc)
-            return None
-        if not isinstance(data, dict) or data.get("status") in (None, "sandbox_error"):
+        data = _read_entry(self._path(program_hash))
+        if data is None or data.get("status") in (None, "sandbox_error"):
             return None
         self.memory[program_hash] = data
         return data
@@ -145,15 +138,8 @@ class VerdictCache:
         the shared directory (the run's own are in ``known_strength``)."""
         if self.shared is None:
             return None
-        path = self._strength_path(program_hash, key)
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning("ignoring unreadable cached strength verdict %s: %s", path, exc)
-            return None
-        return data if isinstance(data, dict) and data.get("strength") else None
+        data = _read_entry(self._strength_path(program_hash, key))
+        return data if data is not None and data.get("strength") else None
 
     def put_strength(self, program_hash: str, key: str, fields: dict[str, Any]) -> None:
         if self.shared is not None and fields.get("strength"):
@@ -174,6 +160,18 @@ class VerdictCache:
                 self.memory[h] = {k: v.get(k) for k in _RESULT_KEYS}
                 added += 1
         return added
+
+
+def _read_entry(path: Path) -> dict[str, Any] | None:
+    """A cached JSON object, or None (missing, unreadable: logged, not fatal)."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        logger.warning("ignoring unreadable cache entry %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass
