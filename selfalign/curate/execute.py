@@ -221,7 +221,7 @@ class _Executor:
         for r in self.pool.run(stream) if to_run or (check is not None and not check.done) else []:
             self._count(r)
             h = hashes.get(r.id)
-            if h is None or r.id in ran:
+            if h is None:  # a harness program's
                 if check is not None:
                     check.receive(r.id, r)
                 continue
@@ -607,13 +607,10 @@ def _processor(ctx: StageContext) -> Processor:
     )
     strength: StrengthConfig = ctx.config("strength")
     if strength.enabled:
-        from selfalign.verify import Verifier
+        from selfalign.verify import Verifier, pool_runner
 
         # Its harness programs join each batch's stream of programs (_Executor.run).
-        pool = executor.pool
-        executor.verifier = Verifier(
-            lambda programs: {r.id: r for r in pool.run(programs)}, strength, ctx.config("sandbox")
-        )
+        executor.verifier = Verifier(pool_runner(executor.pool), strength, ctx.config("sandbox"))
         executor.strength_key = strength_key(strength, key)
         executor.known_strength = dict(ctx.state.get("known_strength", {}))
     return executor.process

@@ -58,6 +58,11 @@ _CONTAINERS = (ast.List, ast.Tuple, ast.Set)
 _CONTAINER_TYPES = frozenset((*_CONTAINERS, ast.Dict))
 
 
+def is_literal_data(node: ast.AST) -> bool:
+    """A long list/tuple/set/dict of constants: data, whose members :func:`walk` skips."""
+    return type(node) in _CONTAINER_TYPES and _literal_container(node)
+
+
 def _literal_container(node: ast.AST) -> bool:
     """A list/tuple/set/dict of constants only (data in tests; nothing to analyse inside)."""
     if isinstance(node, _CONTAINERS):
@@ -96,11 +101,10 @@ def walk(node: ast.AST, parents: dict[ast.AST, ast.AST] | None = None) -> list[a
     out: list[ast.AST] = []
     stack = [node]
     AST = ast.AST
-    containers = _CONTAINER_TYPES
     while stack:
         n = stack.pop()
         out.append(n)
-        if type(n) in containers and _literal_container(n):
+        if is_literal_data(n):
             continue
         for name in n._fields:
             value = getattr(n, name, None)

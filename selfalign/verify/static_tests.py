@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from selfalign.curate.program import is_main_guard, is_unittest_main, testcase_classes
 from selfalign.verify.findings import Finding
 from selfalign.verify.names import Names, last_part
-from selfalign.verify.parsing import Index, index, inline_exec, parse, walk
+from selfalign.verify.parsing import Index, index, inline_exec, is_literal_data, parse, walk
 
 # Why a check does not count; None (EFFECTIVE) means it does.
 EFFECTIVE: str | None = None
@@ -227,7 +227,8 @@ def is_literal(node: ast.expr) -> bool:
     for n in queue:  # breadth first: a call or name is most often near the top
         if isinstance(n, _NOT_LITERAL):
             return False
-        queue.extend(ast.iter_child_nodes(n))
+        if not is_literal_data(n):  # as walk(): the members of data are constants
+            queue.extend(ast.iter_child_nodes(n))
     return True
 
 

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from selfalign.curate.program import assemble, program_hash, strip_main_guard
 from selfalign.verify import harness_main
@@ -289,8 +289,13 @@ class StrengthCheck:
         return self.verdicts_
 
 
-def pool_runner(pool: ProcessPool) -> RunPrograms:
-    """``run`` for a pool: every program in one ``pool.run`` stream, results by id."""
+class _Runs(Protocol):
+    def run(self, programs: Iterable[Program]) -> Iterable[ExecResult]: ...
+
+
+def pool_runner(pool: ProcessPool | _Runs) -> RunPrograms:
+    """``run`` for a pool (or anything with its ``run``, such as a stage's lazily
+    started one): every program in one ``pool.run`` stream, results by id."""
 
     def run(programs: list[Program]) -> dict[str, ExecResult]:
         return {r.id: r for r in pool.run(programs)}
