@@ -32,14 +32,13 @@ Outcome codes: ``P`` passed (ran to its end), ``F`` an exception, ``X`` ``System
 The parent prints one line, ``SELFALIGN-STRENGTH <json>``, as the program's output.
 """
 
-import base64
+import binascii
 import builtins
 import contextlib
 import json
 import os
 import signal
 import sys
-import threading
 import time
 import zlib
 
@@ -211,7 +210,9 @@ class _State:
         self.environ_data = dict(getattr(os.environ, "_data", {}))
         self.cwd = os.getcwd()
         self.recursion = sys.getrecursionlimit()
-        self.thread_hook = threading.excepthook
+        # threading is imported only by answers that use it (it costs a few ms).
+        threading = sys.modules.get("threading")
+        self.thread_hook = threading.excepthook if threading is not None else None
         self.signals = {}
         for sig in _SIGNALS:
             with contextlib.suppress(OSError, ValueError):
@@ -255,7 +256,10 @@ class _State:
         sys.setrecursionlimit(self.recursion)
         sys.settrace(None)
         sys.setprofile(None)
-        threading.excepthook = self.thread_hook
+        threading = sys.modules.get("threading")
+        if threading is not None:  # (the original hook, if threading came in later)
+            hook = self.thread_hook or threading.__excepthook__
+            threading.excepthook = hook  # pyright: ignore[reportAttributeAccessIssue]
         main = self.modules.get("__main__")
         if main is not None:
             sys.modules["__main__"] = main
@@ -364,7 +368,6 @@ class _Child:
     def run_variant(self, prefix, rest, cpu):
         """Run prefix + rest as __main__; return (outcome code, exception name)."""
         import io
-        import random
         import types
 
         # The same directory (made afresh) for every variant: the program file keeps one
@@ -393,7 +396,8 @@ class _Child:
         module = types.ModuleType("__main__")
         module.__file__ = path
         module.__dict__["__builtins__"] = builtins
-        before = set(threading.enumerate())
+        threading = sys.modules.get("threading")
+        before = set(threading.enumerate()) if threading is not None else set()
         sys.modules["__main__"] = module
         sys.argv[:] = [path]
         if sys.path:
@@ -408,7 +412,10 @@ class _Child:
             errors="backslashreplace",
             line_buffering=True,
         )
-        random.seed()
+        # Every variant draws fresh random numbers (random is not imported otherwise).
+        random = sys.modules.get("random")
+        if random is not None:
+            random.seed()
         outcome, exc = "P", ""
         try:
             signal.signal(signal.SIGPROF, _on_cpu_limit)
@@ -417,9 +424,11 @@ class _Child:
             _ARMED[0] = True
             for code in codes:
                 exec(code, module.__dict__)
-            for t in threading.enumerate():
-                if t not in before and t is not threading.main_thread() and not t.daemon:
-                    t.join()
+            threading = sys.modules.get("threading")  # a variant may have imported it
+            if threading is not None:
+                for t in threading.enumerate():
+                    if t not in before and t is not threading.main_thread() and not t.daemon:
+                        t.join()
         except _CpuLimit:
             outcome, exc = "T", "CPUTimeLimit"
         except SystemExit:
@@ -519,7 +528,15 @@ def _calibrated(cand, control_cpu):
 
 
 def _non_dumpable():
-    """Other processes of the same user cannot open our /proc files (our stdout, memory)."""
+    """Other processes of the same user cannot open our /proc files (our stdout, memory).
+
+    A process that changed its user id (the sandbox runner's children do) is already
+    non-dumpable: the kernel then gives its /proc files to root. Only otherwise is
+    prctl called, through ctypes, whose import costs a few milliseconds.
+    """
+    with contextlib.suppress(OSError):
+        if os.stat("/proc/self/mem").st_uid not in (os.getuid(), os.geteuid()):
+            return
     try:
         import ctypes
 
@@ -545,7 +562,7 @@ def _first_open(cands, outs, controls, start):
 
 
 def _run_all(cands, work_root, devnull, deadline, scratch=()):
-    import selectors
+    import select  # loaded already in the sandbox runner, unlike selectors
 
     n = len(cands)
     outs = [list(c.get("out") or "-" * len(c["runs"])) for c in cands]
@@ -586,8 +603,8 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
             os._exit(2)
         os.close(w)
         children[start] += 1
-        sel = selectors.DefaultSelector()
-        sel.register(r, selectors.EVENT_READ)
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
         buf = b""
         reported = False
         current = start
@@ -600,7 +617,7 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
             if now >= limit:
                 ended = "T" if last + wall <= deadline else "budget"
                 break
-            if not sel.select(limit - now):
+            if not poller.poll((limit - now) * 1000.0):
                 continue
             chunk = os.read(r, 65536)
             if not chunk:
@@ -633,7 +650,6 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
                     if idx < len(outs[ci]):
                         outs[ci][idx] = parts[2][:1]
                         excs[ci][idx] = parts[3]
-        sel.close()
         os.close(r)
         _kill(pid)
         _remove_tree(work)
@@ -681,7 +697,7 @@ def _run_all(cands, work_root, devnull, deadline, scratch=()):
 
 
 def _main(payload):
-    data = json.loads(zlib.decompress(base64.b64decode(payload)).decode("utf-8"))
+    data = json.loads(zlib.decompress(binascii.a2b_base64(payload)).decode("utf-8"))
     deadline = time.monotonic() + float(data.get("budget_s", 5.0))
     _non_dumpable()
     import gc

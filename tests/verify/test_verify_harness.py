@@ -4,6 +4,7 @@ verifier's decisions through a host runner. The sandbox runs are in test_verify_
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from selfalign.curate.program import assemble
-from selfalign.sandbox import ExecResult, Program, SandboxConfig
+from selfalign.sandbox import ExecResult, ProcessPool, Program, SandboxConfig
 from selfalign.verify import Candidate, StrengthConfig, Verifier
 from selfalign.verify import harness_main as H
+from selfalign.verify import verifier as V
 from selfalign.verify.verifier import program_parts
 
 SOURCE = Path(H.__file__).read_text(encoding="utf-8")
@@ -39,14 +41,20 @@ def run_host(code: str, tmp: Path, timeout: float = 60) -> ExecResult:
     )
 
 
-def harness(tmp: Path, cands: list[dict[str, Any]], budget: float = 20.0) -> list[dict]:
-    data = {"budget_s": budget, "candidates": cands, "scratch": []}
-    payload = base64.b64encode(zlib.compress(json.dumps(data).encode())).decode()
-    result = run_host(SOURCE + f"\n_main({payload!r})\n", tmp)
+def payload(cands: list[dict[str, Any]], budget: float = 20.0, scratch: tuple = ()) -> str:
+    data = {"budget_s": budget, "candidates": cands, "scratch": list(scratch)}
+    return base64.b64encode(zlib.compress(json.dumps(data).encode())).decode()
+
+
+def harness_output(result: ExecResult) -> list[dict]:
     assert result.passed, result.stderr_tail
     line = result.stdout_tail.strip().splitlines()[-1]
     assert line.startswith(H.MARKER)
     return json.loads(line[len(H.MARKER) :])
+
+
+def harness(tmp: Path, cands: list[dict[str, Any]], budget: float = 20.0) -> list[dict]:
+    return harness_output(run_host(SOURCE + f"\n_main({payload(cands, budget)!r})\n", tmp))
 
 
 def cand(
@@ -155,6 +163,82 @@ def test_state_left_by_a_variant_is_put_back(tmp_path: Path) -> None:
     )
     # The second variant (the original, in effect) passes: nothing leaked into it.
     assert out["out"] == "FP" and out["control"] == "-"
+
+
+def test_threads_random_and_excepthook_of_a_variant_do_not_reach_the_next(
+    tmp_path: Path,
+) -> None:
+    # The harness imports neither threading nor random itself (each costs every harness
+    # program milliseconds): it must still join a variant's threads, put back its
+    # threading.excepthook and reseed the random numbers it seeded.
+    sneaky = (
+        "import builtins, random, threading, time\nSNEAKY = True\nrandom.seed(1)\n"
+        "threading.excepthook = lambda args: None\n"
+        "def later():\n    time.sleep(0.2)\n    builtins.LATE = 1\n"
+        "threading.Thread(target=later).start()\n" + ADD
+    )
+    checks = (
+        "import builtins, random, threading, time\n"
+        "if 'SNEAKY' not in globals():\n"
+        "    time.sleep(0.3)\n"
+        "    assert not hasattr(builtins, 'LATE')\n"
+        "    assert threading.excepthook is threading.__excepthook__\n"
+        "    drawn = random.random()\n"
+        "    random.seed(1)\n"
+        "    assert drawn != random.random()\n"
+        "assert add(1, 2) == 3\n"
+    )
+    runs = [{"body": sneaky}, {"body": ADD}]
+    [out] = harness(
+        tmp_path, [cand("k", ADD, checks, runs, muts=[0, 1], need=2, early_stop=False)]
+    )
+    # Both pass: the second saw none of the first one's state (and, both mutants having
+    # survived, the answer is weak without a control run).
+    assert out["out"] == "PP" and out["control"] == "-"
+
+
+def test_the_harness_travels_compiled_and_as_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cands = [cand("k", ADD, TESTS, [{"body": "def add(a, b):\n    return a - b\n"}], muts=[0])]
+    call = f"\n_main({payload(cands)!r})\n"
+    compiled = V.harness_head()
+    assert repr(importlib.util.MAGIC_NUMBER) in compiled
+    # An interpreter of another bytecode version compiles the source that travels too.
+    monkeypatch.setattr(importlib.util, "MAGIC_NUMBER", b"\x00\x00\r\n")
+    other = V.harness_head.__wrapped__()
+    assert other != compiled
+    (fast,) = harness_output(run_host(compiled + call, tmp_path))
+    (slow,) = harness_output(run_host(other + call, tmp_path))
+    assert fast == slow and fast["out"] == "F" and fast["control"] == "P"
+
+
+def test_the_harness_makes_itself_non_dumpable(tmp_path: Path) -> None:
+    # On the host our /proc files are our own: prctl must run.
+    get_dumpable = "print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"  # PR_GET_DUMPABLE
+    code = SOURCE + f"\nimport ctypes\n_non_dumpable()\n{get_dumpable}\n"
+    assert run_host(code, tmp_path).stdout_tail.strip() == "0"
+
+
+def test_variants_cannot_open_the_harness_files_in_the_sandbox(docker_pool: ProcessPool) -> None:
+    # In the sandbox the harness skips prctl (the change of user id made it non-dumpable
+    # already): a variant still cannot write the harness's stdout (its verdict) through
+    # /proc.
+    checks = (
+        "import os\n"
+        "try:\n"
+        "    os.close(os.open(f'/proc/{os.getppid()}/fd/1', os.O_WRONLY))\n"
+        "except PermissionError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('the harness stdout is open to its variants')\n"
+        "assert add(1, 2) == 3\n"
+    )
+    cands = [cand("k", ADD, checks, [{"body": ADD}], muts=[0])]
+    code = V.harness_head() + f"\n_main({payload(cands, scratch=V.SCRATCH_DIRS)!r})\n"
+    (result,) = docker_pool.run([Program("dumpable", code)])
+    (out,) = harness_output(result)
+    assert out["out"] == "P"  # "F" had the variant opened it
 
 
 def test_a_program_that_fails_inside_the_check_is_reported(tmp_path: Path) -> None:
