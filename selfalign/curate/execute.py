@@ -24,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,6 +200,8 @@ class _Executor:
         harness programs of ``check`` (answers it is given meanwhile, by
         ``on_outcome``) run in the same stream, as soon as one is full.
         """
+        from selfalign.verify import check_stream
+
         outcomes: dict[str, dict[str, Any]] = {}
         by_hash: dict[str, list[str]] = {}
         to_run: list[Program] = []
@@ -217,7 +219,7 @@ class _Executor:
         hashes = {p.id: program_hash(p.code) for p in to_run}
         waiting = set(hashes)
         ran: set[str] = set()
-        stream = _stream(to_run, waiting, check)
+        stream = check_stream(to_run, waiting, check)
         for r in self.pool.run(stream) if to_run or (check is not None and not check.done) else []:
             self._count(r)
             h = hashes.get(r.id)
@@ -389,26 +391,6 @@ class _StrengthRun:
         for key in ("strength_programs", "variants"):
             self.metrics[key] = float(verifier.stats[key] - self.before.get(key, 0))
         return out
-
-
-def _stream(
-    plain: list[Program], waiting: set[str], check: StrengthCheck | None
-) -> Iterator[Program | None]:
-    """The programs of one batch for ``pool.run``: the plain programs, with the check's
-    harness programs put first as soon as one is full; ``None`` (nothing yet) while
-    harness programs wait on results still to come. ``waiting`` holds the plain
-    programs without a result yet (the caller updates it)."""
-    queue = deque(plain)
-    while True:
-        if check is not None:
-            # A partly filled harness program goes out once no answer can join it.
-            yield from check.programs(flush=not queue and not waiting)
-        if queue:
-            yield queue.popleft()
-            continue
-        if check is None or (check.done and not waiting):
-            return  # (results still to come may add answers to the check)
-        yield None
 
 
 STRENGTH_FIELDS = (

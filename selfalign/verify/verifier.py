@@ -27,9 +27,11 @@ How a verdict is reached (docs/verification.md has the rules for users):
    one per program.
 
 ``run`` is any ``list[Program] -> {program id: ExecResult}``: :func:`pool_runner`
-wraps a pool. Callers that stream (the execute stage) use :class:`StrengthCheck`
-directly: answers join as their programs pass, and full harness programs go into the
-same stream of pool jobs as the remaining programs.
+wraps a pool, and through it :meth:`Verifier.verify` streams: answers join the check as
+their programs pass, and full harness programs go into the same stream of pool jobs as
+the remaining programs (:func:`check_stream`). Callers with more work of their own in
+the stream (the execute stage) use :class:`StrengthCheck` and :func:`check_stream`
+directly.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ import logging
 import marshal
 import math
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -294,17 +297,46 @@ class StrengthCheck:
 
 
 class _Runs(Protocol):
-    def run(self, programs: Iterable[Program]) -> Iterable[ExecResult]: ...
+    def run(self, programs: Iterable[Program | None]) -> Iterable[ExecResult]: ...
 
 
-def pool_runner(pool: ProcessPool | _Runs) -> RunPrograms:
+class PoolRunner:
     """``run`` for a pool (or anything with its ``run``, such as a stage's lazily
-    started one): every program in one ``pool.run`` stream, results by id."""
+    started one): every program in one ``pool.run`` stream, results by id. A
+    :class:`Verifier` given one streams its check through ``pool`` (see
+    :meth:`Verifier.verify`)."""
 
-    def run(programs: list[Program]) -> dict[str, ExecResult]:
-        return {r.id: r for r in pool.run(programs)}
+    def __init__(self, pool: ProcessPool | _Runs) -> None:
+        self.pool = pool
 
-    return run
+    def __call__(self, programs: list[Program]) -> dict[str, ExecResult]:
+        return {r.id: r for r in self.pool.run(programs)}
+
+
+def pool_runner(pool: ProcessPool | _Runs) -> PoolRunner:
+    """The :class:`PoolRunner` of ``pool``."""
+    return PoolRunner(pool)
+
+
+def check_stream(
+    plain: Iterable[Program], waiting: set[str], check: StrengthCheck | None
+) -> Iterator[Program | None]:
+    """Programs for ``pool.run``: the ``plain`` programs, with the check's harness
+    programs put first as soon as one is full; ``None`` (nothing yet) while harness
+    programs wait on results still to come. ``waiting`` holds the plain programs
+    without a result yet: the caller removes each as its result arrives and adds the
+    answers that passed to ``check`` (its last, partly filled harness program goes out
+    once no answer can join it)."""
+    queue = deque(plain)
+    while True:
+        if check is not None:
+            yield from check.programs(flush=not queue and not waiting)
+        if queue:
+            yield queue.popleft()
+            continue
+        if check is None or (check.done and not waiting):
+            return  # (results still to come may add answers to the check)
+        yield None
 
 
 # ---------------------------------------------------------------------------------------
@@ -535,7 +567,13 @@ class Verifier:
     # -- public ---------------------------------------------------------------------
 
     def verify(self, candidates: Iterable[Candidate]) -> list[Verification]:
-        """Run every candidate's program, then check the strength of those that pass."""
+        """Run every candidate's program and check the strength of those that pass; the
+        verdicts come in the order of ``candidates``.
+
+        Through a :class:`PoolRunner` it all runs in one stream: an answer joins the
+        check as its program passes. Through any other ``run``, the programs run first
+        (the answers' static checks, null implementations, mutants and changed
+        expectations are made meanwhile), then the check."""
         from selfalign.sandbox import Program
 
         items = list(candidates)
@@ -548,6 +586,8 @@ class Verifier:
             codes.setdefault(h, prefix + rest)
             parts.append((prefix, rest))
             hashes.append(h)
+        if isinstance(self.run, PoolRunner):
+            return self._verify_streaming(self.run.pool, items, parts, hashes, codes)
         # The static checks, the null implementation, mutants and changed expectations of
         # every answer are prepared in a thread while the pool runs the programs (the
         # pool's loop mostly waits on its sandboxes); answers that fail waste that work.
@@ -562,6 +602,44 @@ class Verifier:
         self.stats["programs"] += len(codes)
         pairs = [(c, self._result(results, h)) for c, h in zip(items, hashes, strict=True)]
         return self._finish(self._start(pairs, parts, prepared))
+
+    def _verify_streaming(
+        self,
+        pool: ProcessPool | _Runs,
+        items: list[Candidate],
+        parts: list[tuple[str, str]],
+        hashes: list[str],
+        codes: dict[str, str],
+    ) -> list[Verification]:
+        from selfalign.sandbox import Program
+
+        if not items:
+            return []
+        by_hash: dict[str, list[int]] = {}
+        for i, h in enumerate(hashes):
+            by_hash.setdefault(h, []).append(i)
+        check = StrengthCheck(self)
+        added: list[int] = []  # the candidate of each verdict, in the order added
+        waiting = set(codes)
+        plain = [Program(h, code) for h, code in codes.items()]
+        for r in pool.run(check_stream(plain, waiting, check)):
+            if r.id not in waiting:
+                check.receive(r.id, r)
+                continue
+            waiting.discard(r.id)
+            for i in by_hash.pop(r.id):
+                check.add(items[i], r, parts[i])
+                added.append(i)
+        check.close()  # nothing is left unless the pool failed: those are unfinished
+        for h, left in by_hash.items():  # the pool returned no result for these
+            for i in left:
+                check.add(items[i], self._result({}, h), parts[i])
+                added.append(i)
+        self.stats["programs"] += len(codes)
+        ordered: list[Verification | None] = [None] * len(items)
+        for i, verification in zip(added, check.verdicts(), strict=True):
+            ordered[i] = verification
+        return [v for v in ordered if v is not None]
 
     def _prepare_all(
         self, items: Sequence[Candidate], parts: Sequence[tuple[str, str]]

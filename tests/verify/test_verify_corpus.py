@@ -75,3 +75,24 @@ def test_no_cheat_is_strong_and_every_honest_answer_is(docker_pool: ProcessPool)
             assert v.mutation_score is not None and v.mutation_score >= 0.6, c.id
     # The strength check shared the pool: a few harness programs, not one per answer.
     assert 0 < verifier.stats["strength_programs"] < len(CASES) / 3
+
+
+def test_verify_streams_and_keeps_the_order_of_its_candidates(docker_pool: ProcessPool) -> None:
+    # Through a pool the check streams: answers join it as their programs pass, in
+    # whatever order results come back; the verdicts still follow the input, duplicates
+    # and failures included.
+    honest = [c for c in CASES if c.kind == "honest"][:3]
+    failing = Candidate("fails", "def f():\n    return 1\n", "assert f() == 2\n")
+    items = [failing, *(Candidate(c.id, c.solution, c.tests) for c in honest)]
+    items.insert(2, Candidate("again", honest[0].solution, honest[0].tests))
+    runner = pool_runner(docker_pool)
+    verifier = Verifier(runner, sandbox=docker_pool.config)
+    verdicts = verifier.verify(items)
+    assert [v.id for v in verdicts] == [c.id for c in items]
+    assert [v.strength for v in verdicts] == [None, "strong", "strong", "strong", "strong"]
+    assert verifier.stats["programs"] == 4  # the duplicate ran once
+    # The same answers through a plain `run` callable (programs first, then the check).
+    plain = Verifier(lambda programs: runner(programs), sandbox=docker_pool.config)
+    assert [(v.id, v.strength) for v in plain.verify(items)] == [
+        (v.id, v.strength) for v in verdicts
+    ]
