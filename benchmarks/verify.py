@@ -5,9 +5,10 @@ drifts over minutes):
 
   (a) plain: each attempt's program (the assembly rule) runs once, as the execute
       stage runs it today;
-  (b) verified: ``selfalign.verify.Verifier.verify`` on the same attempts: the same
-      programs, then static checks and, for those that pass, the null implementation,
-      changed expectations and mutants in harness programs, in the same pool;
+  (b) verified: ``selfalign.verify.Verifier.verify`` on the same attempts, through a
+      ``pool_runner``: the same programs and, for those that pass (each as its result
+      comes back), static checks, the null implementation, changed expectations and
+      mutants in harness programs, all in one stream of the same pool;
   (c) pipelined: (b) in batches, each batch's strength programs in the same pool call
       as the next batch's programs (``Verifier.start`` / ``StrengthCheck``).
 
