@@ -939,6 +939,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold-s", type=float, default=HOLD_S,
                    help="longest a finished verdict is held back, in seconds")
     ns = p.parse_args(argv)
+    if ns.same_uid and os.getpid() != 1:
+        # Without a user of its own for the programs, the clean-up after every job kills
+        # every process it can see: safe only inside a PID namespace of its own.
+        p.error("--same-uid kills every other process it can see after each job: run it "
+                "only as PID 1 of its own PID namespace (bwrap --unshare-pid --as-pid-1)")
     lim = Limits(ns)
     # The environment every program starts from; run_job adds each job's HOME and
     # TMPDIR before it forks.
