@@ -636,10 +636,9 @@ class Verifier:
                 check.add(items[i], self._result({}, h), parts[i])
                 added.append(i)
         self.stats["programs"] += len(codes)
-        ordered: list[Verification | None] = [None] * len(items)
-        for i, verification in zip(added, check.verdicts(), strict=True):
-            ordered[i] = verification
-        return [v for v in ordered if v is not None]
+        # Each candidate was added once: put the verdicts back in the candidates' order.
+        pairs = sorted(zip(added, check.verdicts(), strict=True), key=lambda pair: pair[0])
+        return [verification for _, verification in pairs]
 
     def _prepare_all(
         self, items: Sequence[Candidate], parts: Sequence[tuple[str, str]]
